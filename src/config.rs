@@ -1,0 +1,317 @@
+//! One typed `Settings`: built-in defaults, then an optional TOML file (`--config`), then
+//! `TESSERA_*` environment variables (env wins). Unknown file keys are rejected; secrets are
+//! `SecretString` and never printed.
+
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+
+/// Everything the server and the CLI need to run.
+#[derive(Clone)]
+pub struct Settings {
+    pub data_dir: PathBuf,
+    /// `sqlite://…` or `postgres://…`; defaults to a SQLite file in the data directory.
+    pub database_url: SecretString,
+    pub listen: String,
+    pub master_key: Option<SecretString>,
+    pub master_key_file: Option<PathBuf>,
+    /// Base URL clients reach this server at (JWKS URLs, e-mail links); defaults to `http://LISTEN`.
+    pub public_url: Option<String>,
+    pub smtp_url: Option<SecretString>,
+    pub mail_from: String,
+    pub argon2_memory_kib: u32,
+    pub argon2_iterations: u32,
+    pub hash_workers: usize,
+    pub hash_queue: usize,
+    pub access_token_ttl_secs: i64,
+    pub signup_code_ttl_secs: i64,
+    pub reset_code_ttl_secs: i64,
+    pub invite_code_ttl_secs: i64,
+    pub code_max_attempts: i64,
+    pub attempt_window_secs: i64,
+    pub db_max_connections: u32,
+    pub db_acquire_timeout_secs: u64,
+    pub log_format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// The TOML file: every key optional, unknown keys rejected.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileSettings {
+    data_dir: Option<PathBuf>,
+    database_url: Option<String>,
+    listen: Option<String>,
+    master_key: Option<String>,
+    master_key_file: Option<PathBuf>,
+    public_url: Option<String>,
+    smtp_url: Option<String>,
+    mail_from: Option<String>,
+    argon2_memory_kib: Option<u32>,
+    argon2_iterations: Option<u32>,
+    hash_workers: Option<usize>,
+    hash_queue: Option<usize>,
+    access_token_ttl_secs: Option<i64>,
+    signup_code_ttl_secs: Option<i64>,
+    reset_code_ttl_secs: Option<i64>,
+    invite_code_ttl_secs: Option<i64>,
+    code_max_attempts: Option<i64>,
+    attempt_window_secs: Option<i64>,
+    db_max_connections: Option<u32>,
+    db_acquire_timeout_secs: Option<u64>,
+    log_format: Option<LogFormat>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("config file {path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("environment variable {name}: {message}")]
+    Env { name: String, message: String },
+    #[error("{0}")]
+    Invalid(String),
+}
+
+impl Settings {
+    /// Loads defaults, then `file` if given, then the process environment.
+    pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
+        let from_file = match file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                    path: path.to_owned(),
+                    source,
+                })?;
+                toml::from_str::<FileSettings>(&text).map_err(|e| ConfigError::Parse {
+                    path: path.to_owned(),
+                    message: e.message().to_owned(),
+                })?
+            }
+            None => FileSettings::default(),
+        };
+        Self::build(from_file, |name| std::env::var(name).ok())
+    }
+
+    fn build(f: FileSettings, env: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let env_parse = |name: &str| -> Result<Option<String>, ConfigError> {
+            Ok(env(name).filter(|v| !v.is_empty()))
+        };
+        fn num<T: std::str::FromStr>(name: &str, v: Option<String>) -> Result<Option<T>, ConfigError> {
+            v.map(|s| {
+                s.trim().parse::<T>().map_err(|_| ConfigError::Env {
+                    name: name.to_owned(),
+                    message: format!("not a valid number: {s:?}"),
+                })
+            })
+            .transpose()
+        }
+        let data_dir = env_parse("TESSERA_DATA_DIR")?
+            .map(PathBuf::from)
+            .or(f.data_dir)
+            .unwrap_or_else(|| PathBuf::from("./tessera-data"));
+        let database_url = env_parse("TESSERA_DATABASE_URL")?
+            .or(f.database_url)
+            .unwrap_or_else(|| {
+                format!("sqlite://{}?mode=rwc", data_dir.join("tessera.db").display())
+            });
+        let log_format = match env_parse("TESSERA_LOG_FORMAT")? {
+            Some(v) => match v.as_str() {
+                "json" => LogFormat::Json,
+                "text" => LogFormat::Text,
+                other => {
+                    return Err(ConfigError::Env {
+                        name: "TESSERA_LOG_FORMAT".into(),
+                        message: format!("expected text or json, got {other:?}"),
+                    });
+                }
+            },
+            None => f.log_format.unwrap_or(LogFormat::Text),
+        };
+        macro_rules! pick {
+            ($name:literal, $field:expr, $default:expr) => {
+                num($name, env_parse($name)?)?.or($field).unwrap_or($default)
+            };
+        }
+        let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
+        let s = Settings {
+            database_url: SecretString::from(database_url),
+            listen: env_parse("TESSERA_LISTEN")?
+                .or(f.listen)
+                .unwrap_or_else(|| "127.0.0.1:8080".into()),
+            master_key: env_parse("TESSERA_MASTER_KEY")?
+                .or(f.master_key)
+                .map(SecretString::from),
+            master_key_file: env_parse("TESSERA_MASTER_KEY_FILE")?
+                .map(PathBuf::from)
+                .or(f.master_key_file),
+            public_url: env_parse("TESSERA_PUBLIC_URL")?
+                .or(f.public_url)
+                .map(|u| u.trim_end_matches('/').to_owned()),
+            smtp_url: env_parse("TESSERA_SMTP_URL")?.or(f.smtp_url).map(SecretString::from),
+            mail_from: env_parse("TESSERA_MAIL_FROM")?
+                .or(f.mail_from)
+                .unwrap_or_else(|| "Tessera <no-reply@localhost>".into()),
+            argon2_memory_kib: pick!("TESSERA_ARGON2_MEMORY_KIB", f.argon2_memory_kib, 19_456),
+            argon2_iterations: pick!("TESSERA_ARGON2_ITERATIONS", f.argon2_iterations, 2),
+            hash_workers: pick!("TESSERA_HASH_WORKERS", f.hash_workers, cores),
+            hash_queue: pick!("TESSERA_HASH_QUEUE", f.hash_queue, cores * 32),
+            access_token_ttl_secs: pick!("TESSERA_ACCESS_TOKEN_TTL_SECS", f.access_token_ttl_secs, 24 * 3600),
+            signup_code_ttl_secs: pick!("TESSERA_SIGNUP_CODE_TTL_SECS", f.signup_code_ttl_secs, 48 * 3600),
+            reset_code_ttl_secs: pick!("TESSERA_RESET_CODE_TTL_SECS", f.reset_code_ttl_secs, 3600),
+            invite_code_ttl_secs: pick!("TESSERA_INVITE_CODE_TTL_SECS", f.invite_code_ttl_secs, 7 * 24 * 3600),
+            code_max_attempts: pick!("TESSERA_CODE_MAX_ATTEMPTS", f.code_max_attempts, 5),
+            attempt_window_secs: pick!("TESSERA_ATTEMPT_WINDOW_SECS", f.attempt_window_secs, 3600),
+            db_max_connections: pick!("TESSERA_DB_MAX_CONNECTIONS", f.db_max_connections, 8),
+            db_acquire_timeout_secs: pick!("TESSERA_DB_ACQUIRE_TIMEOUT_SECS", f.db_acquire_timeout_secs, 5),
+            data_dir,
+            log_format,
+        };
+        s.validate()?;
+        Ok(s)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        if self.argon2_memory_kib < 8 || self.argon2_iterations < 1 {
+            return Err(ConfigError::Invalid("argon2 cost too small".into()));
+        }
+        for (name, v) in [
+            ("access_token_ttl_secs", self.access_token_ttl_secs),
+            ("signup_code_ttl_secs", self.signup_code_ttl_secs),
+            ("reset_code_ttl_secs", self.reset_code_ttl_secs),
+            ("invite_code_ttl_secs", self.invite_code_ttl_secs),
+            ("code_max_attempts", self.code_max_attempts),
+            ("attempt_window_secs", self.attempt_window_secs),
+        ] {
+            if v <= 0 {
+                return Err(ConfigError::Invalid(format!("{name} must be positive")));
+            }
+        }
+        if self.db_max_connections == 0 {
+            return Err(ConfigError::Invalid("db_max_connections must be positive".into()));
+        }
+        Ok(())
+    }
+
+    /// The URL clients use to reach this server.
+    pub fn public_url_or(&self, bound: &str) -> String {
+        self.public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{bound}"))
+    }
+
+    /// Whether the database is the embedded SQLite store.
+    pub fn is_sqlite(&self) -> bool {
+        self.database_url.expose_secret().starts_with("sqlite:")
+    }
+}
+
+/// Hand-written so no secret is ever formatted: the database URL's password, the master
+/// key and the SMTP URL are shown only as present or absent.
+impl std::fmt::Debug for Settings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Settings")
+            .field("data_dir", &self.data_dir)
+            .field("database_url", &redact_url(self.database_url.expose_secret()))
+            .field("listen", &self.listen)
+            .field("master_key", &self.master_key.as_ref().map(|_| "[redacted]"))
+            .field("master_key_file", &self.master_key_file)
+            .field("public_url", &self.public_url)
+            .field("smtp_url", &self.smtp_url.as_ref().map(|u| redact_url(u.expose_secret())))
+            .field("mail_from", &self.mail_from)
+            .field("argon2_memory_kib", &self.argon2_memory_kib)
+            .field("argon2_iterations", &self.argon2_iterations)
+            .field("hash_workers", &self.hash_workers)
+            .field("log_format", &self.log_format)
+            .finish_non_exhaustive()
+    }
+}
+
+/// `scheme://user:secret@host/db` → `scheme://user:***@host/db`.
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    match rest.split_once('@') {
+        Some((userinfo, host)) => {
+            let user = userinfo.split(':').next().unwrap_or("");
+            format!("{scheme}://{user}:***@{host}")
+        }
+        None => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn build(file: &str, env: &[(&str, &str)]) -> Result<Settings, ConfigError> {
+        let f: FileSettings = toml::from_str(file).map_err(|e| ConfigError::Parse {
+            path: "t".into(),
+            message: e.message().to_owned(),
+        })?;
+        let env: HashMap<String, String> =
+            env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Settings::build(f, |k| env.get(k).cloned())
+    }
+
+    #[test]
+    fn defaults_need_no_configuration() {
+        let s = build("", &[]).unwrap();
+        assert_eq!(s.listen, "127.0.0.1:8080");
+        assert_eq!(s.data_dir, PathBuf::from("./tessera-data"));
+        assert_eq!(
+            s.database_url.expose_secret(),
+            "sqlite://./tessera-data/tessera.db?mode=rwc"
+        );
+        assert!(s.is_sqlite());
+        assert_eq!(s.argon2_memory_kib, 19_456);
+    }
+
+    #[test]
+    fn env_wins_over_file() {
+        let s = build(
+            "listen = \"127.0.0.1:9000\"\ndata_dir = \"/tmp/a\"",
+            &[("TESSERA_LISTEN", "127.0.0.1:0")],
+        )
+        .unwrap();
+        assert_eq!(s.listen, "127.0.0.1:0");
+        assert_eq!(s.data_dir, PathBuf::from("/tmp/a"));
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_numbers_are_rejected() {
+        assert!(build("lisen = \"x\"", &[]).is_err());
+        assert!(build("", &[("TESSERA_HASH_WORKERS", "many")]).is_err());
+        assert!(build("", &[("TESSERA_LOG_FORMAT", "xml")]).is_err());
+        assert!(build("code_max_attempts = 0", &[]).is_err());
+    }
+
+    #[test]
+    fn debug_output_never_shows_secrets() {
+        let s = build(
+            "",
+            &[
+                ("TESSERA_MASTER_KEY", "c2VjcmV0LW1hc3Rlci1rZXktdmFsdWUtMTIzNDU2Nzg="),
+                ("TESSERA_DATABASE_URL", "postgres://app:hunter2pw@db/tessera"),
+                ("TESSERA_SMTP_URL", "smtps://mailer:smtp-pass-77@mail:465"),
+            ],
+        )
+        .unwrap();
+        let shown = format!("{s:?}");
+        for secret in ["c2VjcmV0LW1hc3Rlci1rZXktdmFsdWUtMTIzNDU2Nzg=", "hunter2pw", "smtp-pass-77"] {
+            assert!(!shown.contains(secret), "{secret} leaked in {shown}");
+        }
+        assert!(shown.contains("postgres://app:***@db/tessera"));
+    }
+}

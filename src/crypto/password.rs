@@ -1,0 +1,228 @@
+//! Password hashing (DESIGN.md §3.2): Argon2id of the CosyncJWT wire form (lower-case hex MD5),
+//! run off the async workers on a bounded pool so a login flood cannot exhaust CPU or memory.
+
+use argon2::password_hash::phc::PasswordHash;
+use argon2::password_hash::{PasswordHasher as _, PasswordVerifier as _};
+use argon2::{Algorithm, Argon2, Params, Version};
+use secrecy::{ExposeSecret, SecretString};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use tokio::sync::Semaphore;
+
+/// Argon2id cost; the defaults are the OWASP parameters (19 MiB, t=2, p=1).
+#[derive(Debug, Clone, Copy)]
+pub struct HashCost {
+    pub memory_kib: u32,
+    pub iterations: u32,
+}
+
+impl Default for HashCost {
+    fn default() -> Self {
+        Self {
+            memory_kib: 19_456,
+            iterations: 2,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum HashError {
+    /// Every worker is busy and the queue is full: answer quickly instead of queueing forever.
+    #[error("password hashing is saturated")]
+    Busy,
+    #[error("password hashing failed")]
+    Failed,
+}
+
+/// Outcome of verifying a password against a stored hash.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Verified {
+    No,
+    Yes,
+    /// Correct, but the stored hash uses other parameters or a legacy scheme: store this one.
+    YesRehash(String),
+}
+
+/// Bounded Argon2id pool: `workers` hashes at once, at most `queue` more waiting.
+#[derive(Clone)]
+pub struct Hasher {
+    argon: Argon2<'static>,
+    permits: Arc<Semaphore>,
+    in_flight: Arc<AtomicUsize>,
+    limit: usize,
+    dummy: Arc<String>,
+}
+
+impl std::fmt::Debug for Hasher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Hasher(limit {})", self.limit)
+    }
+}
+
+impl Hasher {
+    pub fn new(cost: HashCost, workers: usize, queue: usize) -> Result<Self, HashError> {
+        let params = Params::new(cost.memory_kib, cost.iterations, 1, None)
+            .map_err(|_| HashError::Failed)?;
+        let argon = Argon2::new(Algorithm::Argon2id, Version::V0x13, params);
+        let workers = workers.max(1);
+        // Unknown users are verified against this hash so a miss costs what a hit costs.
+        let dummy: PasswordHash = argon
+            .hash_password(b"tessera dummy password")
+            .map_err(|_| HashError::Failed)?;
+        Ok(Self {
+            argon,
+            permits: Arc::new(Semaphore::new(workers)),
+            in_flight: Arc::new(AtomicUsize::new(0)),
+            limit: workers + queue,
+            dummy: Arc::new(dummy.to_string()),
+        })
+    }
+
+    /// Jobs running or waiting right now (for metrics).
+    pub fn queue_depth(&self) -> usize {
+        self.in_flight.load(Ordering::Relaxed)
+    }
+
+    async fn run<T: Send + 'static>(
+        &self,
+        job: impl FnOnce(&Argon2<'static>) -> T + Send + 'static,
+    ) -> Result<T, HashError> {
+        if self.in_flight.fetch_add(1, Ordering::AcqRel) >= self.limit {
+            self.in_flight.fetch_sub(1, Ordering::AcqRel);
+            return Err(HashError::Busy);
+        }
+        let guard = InFlight(self.in_flight.clone());
+        let permit = self
+            .permits
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| HashError::Failed)?;
+        let argon = self.argon.clone();
+        let out = tokio::task::spawn_blocking(move || {
+            let out = job(&argon);
+            drop(permit);
+            out
+        })
+        .await
+        .map_err(|_| HashError::Failed);
+        drop(guard);
+        out
+    }
+
+    /// Hashes the wire-form password into a PHC string.
+    pub async fn hash(&self, password: &SecretString) -> Result<String, HashError> {
+        let pw = SecretString::from(password.expose_secret().to_owned());
+        self.run(move |argon| {
+            argon
+                .hash_password(pw.expose_secret().as_bytes())
+                .map(|h: PasswordHash| h.to_string())
+                .map_err(|_| HashError::Failed)
+        })
+        .await?
+    }
+
+    /// Verifies against a stored PHC string (Argon2id, or a legacy bcrypt hash).
+    /// `None` verifies against a dummy hash and always answers `No`, taking the same time.
+    pub async fn verify(
+        &self,
+        password: &SecretString,
+        stored: Option<&str>,
+    ) -> Result<Verified, HashError> {
+        let pw = SecretString::from(password.expose_secret().to_owned());
+        let known = stored.is_some();
+        let stored = stored.unwrap_or(self.dummy.as_str()).to_owned();
+        let this = self.clone();
+        self.run(move |argon| {
+            let ok = match PasswordHash::new(&stored) {
+                Ok(parsed) => argon
+                    .verify_password(pw.expose_secret().as_bytes(), &parsed)
+                    .is_ok(),
+                Err(_) => false,
+            };
+            if !(ok && known) {
+                return Verified::No;
+            }
+            if this.needs_rehash(&stored) {
+                match argon.hash_password(pw.expose_secret().as_bytes()) {
+                    Ok(h) => Verified::YesRehash(h.to_string()),
+                    Err(_) => Verified::Yes,
+                }
+            } else {
+                Verified::Yes
+            }
+        })
+        .await
+    }
+
+    fn needs_rehash(&self, stored: &str) -> bool {
+        let current = self.argon.params();
+        let wanted = format!(
+            "$argon2id$v=19$m={},t={},p={}$",
+            current.m_cost(),
+            current.t_cost(),
+            current.p_cost()
+        );
+        !stored.starts_with(&wanted)
+    }
+}
+
+struct InFlight(Arc<AtomicUsize>);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cheap() -> Hasher {
+        Hasher::new(
+            HashCost {
+                memory_kib: 1024,
+                iterations: 1,
+            },
+            2,
+            4,
+        )
+        .unwrap()
+    }
+
+    #[tokio::test]
+    async fn hash_and_verify() {
+        let h = cheap();
+        let pw = SecretString::from("5f4dcc3b5aa765d61d8327deb882cf99");
+        let stored = h.hash(&pw).await.unwrap();
+        assert!(stored.starts_with("$argon2id$v=19$m=1024,t=1,p=1$"));
+        assert_eq!(h.verify(&pw, Some(&stored)).await.unwrap(), Verified::Yes);
+        let wrong = SecretString::from("00000000000000000000000000000000");
+        assert_eq!(h.verify(&wrong, Some(&stored)).await.unwrap(), Verified::No);
+        assert_eq!(h.verify(&pw, None).await.unwrap(), Verified::No);
+        assert_eq!(h.verify(&pw, Some("garbage")).await.unwrap(), Verified::No);
+    }
+
+    #[tokio::test]
+    async fn default_cost_is_owasp_and_old_params_are_rehashed() {
+        let strong = Hasher::new(HashCost::default(), 1, 1).unwrap();
+        let pw = SecretString::from("5f4dcc3b5aa765d61d8327deb882cf99");
+        let stored = strong.hash(&pw).await.unwrap();
+        assert!(stored.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"));
+        match cheap().verify(&pw, Some(&stored)).await.unwrap() {
+            Verified::YesRehash(new) => assert!(new.starts_with("$argon2id$v=19$m=1024,t=1,p=1$")),
+            other => panic!("expected a rehash, got {other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn saturated_pool_answers_busy() {
+        let h = Hasher::new(HashCost::default(), 1, 0).unwrap();
+        let pw = SecretString::from("5f4dcc3b5aa765d61d8327deb882cf99");
+        let (a, b) = tokio::join!(h.hash(&pw), h.hash(&pw));
+        let busy = [a.is_err(), b.is_err()].iter().filter(|x| **x).count();
+        assert_eq!(busy, 1, "one of two concurrent jobs must be refused");
+        assert_eq!(h.queue_depth(), 0);
+    }
+}

@@ -1,0 +1,185 @@
+//! Storage: small traits per aggregate combined into [`Store`], and the SQL implementation
+//! that serves both SQLite and PostgreSQL. Rows hold sealed values and blind indexes only;
+//! sealing and opening happen in the domain.
+
+pub mod sql;
+
+#[cfg(test)]
+mod conformance;
+
+use async_trait::async_trait;
+
+/// Storage failures, mapped by the domain to protocol errors.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("not found")]
+    NotFound,
+    /// A unique index refused the write (one account per app and handle, and so on).
+    #[error("conflict on {0}")]
+    Conflict(String),
+    /// The database cannot be reached right now.
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
+    #[error("database error: {0}")]
+    Other(String),
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+#[derive(Debug, Clone)]
+pub struct AppRow {
+    pub id: String,
+    pub name: String,
+    pub status: String,
+    /// JSON of the app's public settings.
+    pub settings: String,
+    /// Sealed JSON of the app's secret settings (provider credentials).
+    pub secrets: Option<Vec<u8>>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+#[derive(Clone)]
+pub struct AppKeyRow {
+    pub kid: String,
+    pub app_id: String,
+    pub sealed_private: Vec<u8>,
+    pub public_der: Vec<u8>,
+    /// `active` (signs) or `retiring` (published for verification only).
+    pub status: String,
+    pub created_at: i64,
+}
+
+#[derive(Clone)]
+pub struct UserRow {
+    pub id: String,
+    pub app_id: String,
+    pub handle_idx: Vec<u8>,
+    pub handle_enc: Vec<u8>,
+    pub user_name_idx: Option<Vec<u8>>,
+    pub user_name_enc: Option<Vec<u8>>,
+    pub password_hash: Option<String>,
+    pub status: String,
+    pub locale: String,
+    pub metadata_enc: Option<Vec<u8>>,
+    pub epoch: i64,
+    pub login_provider: String,
+    pub two_factor_phone: bool,
+    pub two_factor_google: bool,
+    pub totp_enc: Option<Vec<u8>>,
+    pub totp_last_step: i64,
+    pub phone_enc: Option<Vec<u8>>,
+    pub phone_idx: Option<Vec<u8>>,
+    pub phone_verified: bool,
+    pub last_login: Option<i64>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+#[derive(Clone)]
+pub struct SignupRow {
+    pub id: String,
+    pub app_id: String,
+    pub handle_idx: Vec<u8>,
+    pub handle_enc: Vec<u8>,
+    pub password_hash: String,
+    pub metadata_enc: Option<Vec<u8>>,
+    pub locale: String,
+    pub code_hash: Vec<u8>,
+    pub expires_at: i64,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+#[derive(Clone)]
+pub struct CodeRow {
+    pub app_id: String,
+    pub purpose: String,
+    pub subject: Vec<u8>,
+    pub code_hash: Vec<u8>,
+    pub payload: Option<Vec<u8>>,
+    pub expires_at: i64,
+    pub created_at: i64,
+}
+
+#[async_trait]
+pub trait ServerKeyStore: Send + Sync {
+    /// Stores the key for `purpose` unless one exists; returns the one that is stored.
+    async fn server_key_get_or_insert(
+        &self,
+        purpose: &str,
+        kid: &str,
+        sealed: &[u8],
+        now: i64,
+    ) -> StoreResult<(String, Vec<u8>)>;
+}
+
+#[async_trait]
+pub trait AppStore: Send + Sync {
+    async fn app_create(&self, app: &AppRow, key: &AppKeyRow) -> StoreResult<()>;
+    async fn app_get(&self, id: &str) -> StoreResult<AppRow>;
+    async fn app_list(&self) -> StoreResult<Vec<AppRow>>;
+    async fn app_update(&self, app: &AppRow) -> StoreResult<()>;
+    async fn app_keys(&self, app_id: &str) -> StoreResult<Vec<AppKeyRow>>;
+}
+
+#[async_trait]
+pub trait UserStore: Send + Sync {
+    async fn user_create(&self, user: &UserRow) -> StoreResult<()>;
+    async fn user_by_handle(&self, app_id: &str, handle_idx: &[u8]) -> StoreResult<UserRow>;
+    async fn user_by_name(&self, app_id: &str, user_name_idx: &[u8]) -> StoreResult<UserRow>;
+    async fn user_get(&self, app_id: &str, id: &str) -> StoreResult<UserRow>;
+    /// Writes every mutable column of `user` (matched by app and id).
+    async fn user_update(&self, user: &UserRow) -> StoreResult<()>;
+    async fn user_set_last_login(&self, app_id: &str, id: &str, now: i64) -> StoreResult<()>;
+}
+
+#[async_trait]
+pub trait SignupStore: Send + Sync {
+    /// Inserts or replaces the pending signup for (app, handle).
+    async fn signup_upsert(&self, row: &SignupRow) -> StoreResult<()>;
+    async fn signup_get(&self, app_id: &str, handle_idx: &[u8]) -> StoreResult<SignupRow>;
+    async fn signup_delete(&self, app_id: &str, handle_idx: &[u8]) -> StoreResult<()>;
+    /// Atomically removes the pending signup `signup_id` and creates `user`;
+    /// `NotFound` if the signup is gone (completed concurrently), `Conflict` if the user exists.
+    async fn signup_complete(&self, signup_id: &str, user: &UserRow) -> StoreResult<()>;
+}
+
+#[async_trait]
+pub trait CodeStore: Send + Sync {
+    /// Inserts or replaces the outstanding code for (app, purpose, subject).
+    async fn code_put(&self, row: &CodeRow) -> StoreResult<()>;
+    async fn code_get(&self, app_id: &str, purpose: &str, subject: &[u8]) -> StoreResult<CodeRow>;
+    /// Deletes the code if its hash still matches; true if this call removed it (single use).
+    async fn code_take(
+        &self,
+        app_id: &str,
+        purpose: &str,
+        subject: &[u8],
+        code_hash: &[u8],
+    ) -> StoreResult<bool>;
+}
+
+#[async_trait]
+pub trait AttemptStore: Send + Sync {
+    /// Counts one attempt against `key` and returns the count in the current window;
+    /// a window older than `window_ms` starts over. Atomic under concurrent calls.
+    async fn attempt_hit(&self, key: &str, now: i64, window_ms: i64) -> StoreResult<i64>;
+    async fn attempt_clear(&self, key: &str) -> StoreResult<()>;
+}
+
+#[async_trait]
+pub trait HealthStore: Send + Sync {
+    async fn ping(&self) -> StoreResult<()>;
+}
+
+/// Everything the domain needs from storage.
+pub trait Store:
+    ServerKeyStore + AppStore + UserStore + SignupStore + CodeStore + AttemptStore + HealthStore
+{
+}
+
+impl<T> Store for T where
+    T: ServerKeyStore + AppStore + UserStore + SignupStore + CodeStore + AttemptStore + HealthStore
+{
+}

@@ -1,0 +1,606 @@
+//! The one SQL implementation of [`Store`](super::Store), over sqlx's Any driver with
+//! portable SQL (`$N` placeholders, integer times, 0/1 flags, `ON CONFLICT`, `RETURNING`).
+//! Backend differences live only in `connect` (pragmas, migrations).
+
+use async_trait::async_trait;
+use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::migrate::{Migration, MigrationType, Migrator};
+use sqlx::{AnyPool, Row, SqlSafeStr};
+use std::borrow::Cow;
+use std::time::Duration;
+
+use super::*;
+
+/// Pool settings taken from the configuration.
+#[derive(Debug, Clone, Copy)]
+pub struct PoolOptions {
+    pub max_connections: u32,
+    pub acquire_timeout: Duration,
+}
+
+/// The SQL store; cheap to clone.
+#[derive(Clone, Debug)]
+pub struct SqlStore {
+    pool: AnyPool,
+}
+
+const SQLITE_MIGRATIONS: &[(i64, &str, &str)] =
+    &[(1, "init", include_str!("../../migrations/sqlite/0001_init.sql"))];
+const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] =
+    &[(1, "init", include_str!("../../migrations/postgres/0001_init.sql"))];
+
+fn migrator(list: &'static [(i64, &'static str, &'static str)]) -> Migrator {
+    let migrations = list
+        .iter()
+        .map(|(version, name, sql)| {
+            Migration::new(
+                *version,
+                Cow::Borrowed(*name),
+                MigrationType::Simple,
+                sql.into_sql_str(),
+                false,
+            )
+        })
+        .collect();
+    Migrator {
+        migrations: Cow::Owned(migrations),
+        ..Migrator::DEFAULT
+    }
+}
+
+impl SqlStore {
+    /// Connects, applies the backend's migrations and returns the store.
+    /// SQLite runs in WAL mode with `synchronous=FULL`, so acknowledged writes survive a crash.
+    pub async fn connect(url: &str, opts: PoolOptions) -> StoreResult<Self> {
+        sqlx::any::install_default_drivers();
+        let sqlite = url.starts_with("sqlite:");
+        let mut pool_opts = AnyPoolOptions::new()
+            .max_connections(opts.max_connections)
+            .acquire_timeout(opts.acquire_timeout);
+        if sqlite {
+            pool_opts = pool_opts.after_connect(|conn, _meta| {
+                Box::pin(async move {
+                    use sqlx::Executor;
+                    conn.execute(
+                        "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; \
+                         PRAGMA busy_timeout=10000; PRAGMA foreign_keys=ON;",
+                    )
+                    .await?;
+                    Ok(())
+                })
+            });
+        }
+        let pool = pool_opts.connect(url).await.map_err(map_err)?;
+        let list = if sqlite {
+            SQLITE_MIGRATIONS
+        } else {
+            POSTGRES_MIGRATIONS
+        };
+        // The migrator takes a database lock (an advisory lock on PostgreSQL), so several
+        // nodes starting at once apply each migration exactly once.
+        migrator(list)
+            .run(&pool)
+            .await
+            .map_err(|e| StoreError::Other(format!("migration failed: {e}")))?;
+        Ok(Self { pool })
+    }
+
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+}
+
+/// Maps driver errors to store errors: unique violations become `Conflict`, lost
+/// connections become `Unavailable` (answered with 503 upstream).
+pub fn map_err(e: sqlx::Error) -> StoreError {
+    match &e {
+        sqlx::Error::RowNotFound => StoreError::NotFound,
+        sqlx::Error::Database(db) if db.is_unique_violation() => {
+            StoreError::Conflict(db.constraint().unwrap_or("unique").to_owned())
+        }
+        sqlx::Error::Io(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::Protocol(_)
+        | sqlx::Error::WorkerCrashed => StoreError::Unavailable(e.to_string()),
+        sqlx::Error::Database(db) => {
+            let msg = db.message().to_owned();
+            // SQLite's "database is locked" and PostgreSQL's shutdown/connection codes (57P*, 08*).
+            let code = db.code().map(|c| c.into_owned()).unwrap_or_default();
+            if msg.contains("locked") || code.starts_with("57P") || code.starts_with("08") {
+                StoreError::Unavailable(msg)
+            } else {
+                StoreError::Other(msg)
+            }
+        }
+        _ => StoreError::Other(e.to_string()),
+    }
+}
+
+fn flag(b: bool) -> i16 {
+    i16::from(b)
+}
+
+fn get_flag(row: &AnyRow, col: &str) -> Result<bool, sqlx::Error> {
+    Ok(row.try_get::<i16, _>(col)? != 0)
+}
+
+fn app_from(row: &AnyRow) -> Result<AppRow, sqlx::Error> {
+    Ok(AppRow {
+        id: row.try_get("id")?,
+        name: row.try_get("name")?,
+        status: row.try_get("status")?,
+        settings: row.try_get("settings")?,
+        secrets: row.try_get("secrets")?,
+        created_at: row.try_get("created_at")?,
+        updated_at: row.try_get("updated_at")?,
+    })
+}
+
+fn key_from(row: &AnyRow) -> Result<AppKeyRow, sqlx::Error> {
+    Ok(AppKeyRow {
+        kid: row.try_get("kid")?,
+        app_id: row.try_get("app_id")?,
+        sealed_private: row.try_get("sealed_private")?,
+        public_der: row.try_get("public_der")?,
+        status: row.try_get("status")?,
+        created_at: row.try_get("created_at")?,
+    })
+}
+
+fn user_from(row: &AnyRow) -> Result<UserRow, sqlx::Error> {
+    Ok(UserRow {
+        id: row.try_get("id")?,
+        app_id: row.try_get("app_id")?,
+        handle_idx: row.try_get("handle_idx")?,
+        handle_enc: row.try_get("handle_enc")?,
+        user_name_idx: row.try_get("user_name_idx")?,
+        user_name_enc: row.try_get("user_name_enc")?,
+        password_hash: row.try_get("password_hash")?,
+        status: row.try_get("status")?,
+        locale: row.try_get("locale")?,
+        metadata_enc: row.try_get("metadata_enc")?,
+        epoch: row.try_get("epoch")?,
+        login_provider: row.try_get("login_provider")?,
+        two_factor_phone: get_flag(row, "two_factor_phone")?,
+        two_factor_google: get_flag(row, "two_factor_google")?,
+        totp_enc: row.try_get("totp_enc")?,
+        totp_last_step: row.try_get("totp_last_step")?,
+        phone_enc: row.try_get("phone_enc")?,
+        phone_idx: row.try_get("phone_idx")?,
+        phone_verified: get_flag(row, "phone_verified")?,
+        last_login: row.try_get("last_login")?,
+        created_at: row.try_get("created_at")?,
+        updated_at: row.try_get("updated_at")?,
+    })
+}
+
+fn signup_from(row: &AnyRow) -> Result<SignupRow, sqlx::Error> {
+    Ok(SignupRow {
+        id: row.try_get("id")?,
+        app_id: row.try_get("app_id")?,
+        handle_idx: row.try_get("handle_idx")?,
+        handle_enc: row.try_get("handle_enc")?,
+        password_hash: row.try_get("password_hash")?,
+        metadata_enc: row.try_get("metadata_enc")?,
+        locale: row.try_get("locale")?,
+        code_hash: row.try_get("code_hash")?,
+        expires_at: row.try_get("expires_at")?,
+        created_at: row.try_get("created_at")?,
+        updated_at: row.try_get("updated_at")?,
+    })
+}
+
+fn code_from(row: &AnyRow) -> Result<CodeRow, sqlx::Error> {
+    Ok(CodeRow {
+        app_id: row.try_get("app_id")?,
+        purpose: row.try_get("purpose")?,
+        subject: row.try_get("subject")?,
+        code_hash: row.try_get("code_hash")?,
+        payload: row.try_get("payload")?,
+        expires_at: row.try_get("expires_at")?,
+        created_at: row.try_get("created_at")?,
+    })
+}
+
+fn one<T>(r: Result<Option<AnyRow>, sqlx::Error>, f: fn(&AnyRow) -> Result<T, sqlx::Error>) -> StoreResult<T> {
+    match r.map_err(map_err)? {
+        Some(row) => f(&row).map_err(map_err),
+        None => Err(StoreError::NotFound),
+    }
+}
+
+const USER_INSERT: &str = "INSERT INTO users (id, app_id, handle_idx, handle_enc, user_name_idx, \
+    user_name_enc, password_hash, status, locale, metadata_enc, epoch, login_provider, \
+    two_factor_phone, two_factor_google, totp_enc, totp_last_step, phone_enc, phone_idx, \
+    phone_verified, last_login, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, \
+    $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22)";
+
+fn bind_user<'q>(
+    q: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>,
+    u: &'q UserRow,
+) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments> {
+    q.bind(&u.id)
+        .bind(&u.app_id)
+        .bind(&u.handle_idx)
+        .bind(&u.handle_enc)
+        .bind(&u.user_name_idx)
+        .bind(&u.user_name_enc)
+        .bind(&u.password_hash)
+        .bind(&u.status)
+        .bind(&u.locale)
+        .bind(&u.metadata_enc)
+        .bind(u.epoch)
+        .bind(&u.login_provider)
+        .bind(flag(u.two_factor_phone))
+        .bind(flag(u.two_factor_google))
+        .bind(&u.totp_enc)
+        .bind(u.totp_last_step)
+        .bind(&u.phone_enc)
+        .bind(&u.phone_idx)
+        .bind(flag(u.phone_verified))
+        .bind(u.last_login)
+        .bind(u.created_at)
+        .bind(u.updated_at)
+}
+
+#[async_trait]
+impl ServerKeyStore for SqlStore {
+    async fn server_key_get_or_insert(
+        &self,
+        purpose: &str,
+        kid: &str,
+        sealed: &[u8],
+        now: i64,
+    ) -> StoreResult<(String, Vec<u8>)> {
+        sqlx::query(
+            "INSERT INTO server_keys (purpose, kid, sealed, created_at) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (purpose) DO NOTHING",
+        )
+        .bind(purpose)
+        .bind(kid)
+        .bind(sealed)
+        .bind(now)
+        .execute(&self.pool)
+        .await
+        .map_err(map_err)?;
+        let row = sqlx::query("SELECT kid, sealed FROM server_keys WHERE purpose = $1")
+            .bind(purpose)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(map_err)?;
+        Ok((
+            row.try_get("kid").map_err(map_err)?,
+            row.try_get("sealed").map_err(map_err)?,
+        ))
+    }
+}
+
+#[async_trait]
+impl AppStore for SqlStore {
+    async fn app_create(&self, app: &AppRow, key: &AppKeyRow) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await.map_err(map_err)?;
+        sqlx::query(
+            "INSERT INTO apps (id, name, status, settings, secrets, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(&app.id)
+        .bind(&app.name)
+        .bind(&app.status)
+        .bind(&app.settings)
+        .bind(&app.secrets)
+        .bind(app.created_at)
+        .bind(app.updated_at)
+        .execute(&mut *tx)
+        .await
+        .map_err(map_err)?;
+        sqlx::query(
+            "INSERT INTO app_keys (kid, app_id, sealed_private, public_der, status, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(&key.kid)
+        .bind(&key.app_id)
+        .bind(&key.sealed_private)
+        .bind(&key.public_der)
+        .bind(&key.status)
+        .bind(key.created_at)
+        .execute(&mut *tx)
+        .await
+        .map_err(map_err)?;
+        tx.commit().await.map_err(map_err)
+    }
+
+    async fn app_get(&self, id: &str) -> StoreResult<AppRow> {
+        let r = sqlx::query("SELECT * FROM apps WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await;
+        one(r, app_from)
+    }
+
+    async fn app_list(&self) -> StoreResult<Vec<AppRow>> {
+        let rows = sqlx::query("SELECT * FROM apps ORDER BY created_at, id")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(map_err)?;
+        rows.iter().map(|r| app_from(r).map_err(map_err)).collect()
+    }
+
+    async fn app_update(&self, app: &AppRow) -> StoreResult<()> {
+        let done = sqlx::query(
+            "UPDATE apps SET name = $2, status = $3, settings = $4, secrets = $5, updated_at = $6 \
+             WHERE id = $1",
+        )
+        .bind(&app.id)
+        .bind(&app.name)
+        .bind(&app.status)
+        .bind(&app.settings)
+        .bind(&app.secrets)
+        .bind(app.updated_at)
+        .execute(&self.pool)
+        .await
+        .map_err(map_err)?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+
+    async fn app_keys(&self, app_id: &str) -> StoreResult<Vec<AppKeyRow>> {
+        let rows = sqlx::query("SELECT * FROM app_keys WHERE app_id = $1 ORDER BY created_at, kid")
+            .bind(app_id)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(map_err)?;
+        rows.iter().map(|r| key_from(r).map_err(map_err)).collect()
+    }
+}
+
+#[async_trait]
+impl UserStore for SqlStore {
+    async fn user_create(&self, user: &UserRow) -> StoreResult<()> {
+        bind_user(sqlx::query(USER_INSERT), user)
+            .execute(&self.pool)
+            .await
+            .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn user_by_handle(&self, app_id: &str, handle_idx: &[u8]) -> StoreResult<UserRow> {
+        let r = sqlx::query("SELECT * FROM users WHERE app_id = $1 AND handle_idx = $2")
+            .bind(app_id)
+            .bind(handle_idx)
+            .fetch_optional(&self.pool)
+            .await;
+        one(r, user_from)
+    }
+
+    async fn user_by_name(&self, app_id: &str, user_name_idx: &[u8]) -> StoreResult<UserRow> {
+        let r = sqlx::query("SELECT * FROM users WHERE app_id = $1 AND user_name_idx = $2")
+            .bind(app_id)
+            .bind(user_name_idx)
+            .fetch_optional(&self.pool)
+            .await;
+        one(r, user_from)
+    }
+
+    async fn user_get(&self, app_id: &str, id: &str) -> StoreResult<UserRow> {
+        let r = sqlx::query("SELECT * FROM users WHERE app_id = $1 AND id = $2")
+            .bind(app_id)
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await;
+        one(r, user_from)
+    }
+
+    async fn user_update(&self, u: &UserRow) -> StoreResult<()> {
+        let done = sqlx::query(
+            "UPDATE users SET user_name_idx = $3, user_name_enc = $4, password_hash = $5, \
+             status = $6, locale = $7, metadata_enc = $8, epoch = $9, login_provider = $10, \
+             two_factor_phone = $11, two_factor_google = $12, totp_enc = $13, \
+             totp_last_step = $14, phone_enc = $15, phone_idx = $16, phone_verified = $17, \
+             last_login = $18, updated_at = $19 WHERE app_id = $1 AND id = $2",
+        )
+        .bind(&u.app_id)
+        .bind(&u.id)
+        .bind(&u.user_name_idx)
+        .bind(&u.user_name_enc)
+        .bind(&u.password_hash)
+        .bind(&u.status)
+        .bind(&u.locale)
+        .bind(&u.metadata_enc)
+        .bind(u.epoch)
+        .bind(&u.login_provider)
+        .bind(flag(u.two_factor_phone))
+        .bind(flag(u.two_factor_google))
+        .bind(&u.totp_enc)
+        .bind(u.totp_last_step)
+        .bind(&u.phone_enc)
+        .bind(&u.phone_idx)
+        .bind(flag(u.phone_verified))
+        .bind(u.last_login)
+        .bind(u.updated_at)
+        .execute(&self.pool)
+        .await
+        .map_err(map_err)?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+
+    async fn user_set_last_login(&self, app_id: &str, id: &str, now: i64) -> StoreResult<()> {
+        sqlx::query("UPDATE users SET last_login = $3 WHERE app_id = $1 AND id = $2")
+            .bind(app_id)
+            .bind(id)
+            .bind(now)
+            .execute(&self.pool)
+            .await
+            .map_err(map_err)?;
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl SignupStore for SqlStore {
+    async fn signup_upsert(&self, s: &SignupRow) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO signups (id, app_id, handle_idx, handle_enc, password_hash, metadata_enc, \
+             locale, code_hash, expires_at, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
+             ON CONFLICT (app_id, handle_idx) DO UPDATE SET id = excluded.id, \
+             handle_enc = excluded.handle_enc, password_hash = excluded.password_hash, \
+             metadata_enc = excluded.metadata_enc, locale = excluded.locale, \
+             code_hash = excluded.code_hash, expires_at = excluded.expires_at, \
+             updated_at = excluded.updated_at",
+        )
+        .bind(&s.id)
+        .bind(&s.app_id)
+        .bind(&s.handle_idx)
+        .bind(&s.handle_enc)
+        .bind(&s.password_hash)
+        .bind(&s.metadata_enc)
+        .bind(&s.locale)
+        .bind(&s.code_hash)
+        .bind(s.expires_at)
+        .bind(s.created_at)
+        .bind(s.updated_at)
+        .execute(&self.pool)
+        .await
+        .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn signup_get(&self, app_id: &str, handle_idx: &[u8]) -> StoreResult<SignupRow> {
+        let r = sqlx::query("SELECT * FROM signups WHERE app_id = $1 AND handle_idx = $2")
+            .bind(app_id)
+            .bind(handle_idx)
+            .fetch_optional(&self.pool)
+            .await;
+        one(r, signup_from)
+    }
+
+    async fn signup_delete(&self, app_id: &str, handle_idx: &[u8]) -> StoreResult<()> {
+        sqlx::query("DELETE FROM signups WHERE app_id = $1 AND handle_idx = $2")
+            .bind(app_id)
+            .bind(handle_idx)
+            .execute(&self.pool)
+            .await
+            .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn signup_complete(&self, signup_id: &str, user: &UserRow) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await.map_err(map_err)?;
+        // The delete comes first: it takes the write lock and decides which concurrent
+        // completion wins; the loser finds nothing to delete.
+        let gone = sqlx::query("DELETE FROM signups WHERE id = $1 AND app_id = $2")
+            .bind(signup_id)
+            .bind(&user.app_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        if gone.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        bind_user(sqlx::query(USER_INSERT), user)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        tx.commit().await.map_err(map_err)
+    }
+}
+
+#[async_trait]
+impl CodeStore for SqlStore {
+    async fn code_put(&self, c: &CodeRow) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO codes (app_id, purpose, subject, code_hash, payload, expires_at, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (app_id, purpose, subject) DO UPDATE \
+             SET code_hash = excluded.code_hash, payload = excluded.payload, \
+             expires_at = excluded.expires_at, created_at = excluded.created_at",
+        )
+        .bind(&c.app_id)
+        .bind(&c.purpose)
+        .bind(&c.subject)
+        .bind(&c.code_hash)
+        .bind(&c.payload)
+        .bind(c.expires_at)
+        .bind(c.created_at)
+        .execute(&self.pool)
+        .await
+        .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn code_get(&self, app_id: &str, purpose: &str, subject: &[u8]) -> StoreResult<CodeRow> {
+        let r = sqlx::query("SELECT * FROM codes WHERE app_id = $1 AND purpose = $2 AND subject = $3")
+            .bind(app_id)
+            .bind(purpose)
+            .bind(subject)
+            .fetch_optional(&self.pool)
+            .await;
+        one(r, code_from)
+    }
+
+    async fn code_take(
+        &self,
+        app_id: &str,
+        purpose: &str,
+        subject: &[u8],
+        code_hash: &[u8],
+    ) -> StoreResult<bool> {
+        let done = sqlx::query(
+            "DELETE FROM codes WHERE app_id = $1 AND purpose = $2 AND subject = $3 AND code_hash = $4",
+        )
+        .bind(app_id)
+        .bind(purpose)
+        .bind(subject)
+        .bind(code_hash)
+        .execute(&self.pool)
+        .await
+        .map_err(map_err)?;
+        Ok(done.rows_affected() == 1)
+    }
+}
+
+#[async_trait]
+impl AttemptStore for SqlStore {
+    async fn attempt_hit(&self, key: &str, now: i64, window_ms: i64) -> StoreResult<i64> {
+        let row = sqlx::query(
+            "INSERT INTO attempts (key, count, window_start) VALUES ($1, 1, $2) \
+             ON CONFLICT (key) DO UPDATE SET \
+             count = CASE WHEN attempts.window_start <= $3 THEN 1 ELSE attempts.count + 1 END, \
+             window_start = CASE WHEN attempts.window_start <= $3 THEN $2 ELSE attempts.window_start END \
+             RETURNING count",
+        )
+        .bind(key)
+        .bind(now)
+        .bind(now - window_ms)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(map_err)?;
+        row.try_get::<i64, _>("count").map_err(map_err)
+    }
+
+    async fn attempt_clear(&self, key: &str) -> StoreResult<()> {
+        sqlx::query("DELETE FROM attempts WHERE key = $1")
+            .bind(key)
+            .execute(&self.pool)
+            .await
+            .map_err(map_err)?;
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl HealthStore for SqlStore {
+    async fn ping(&self) -> StoreResult<()> {
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .map_err(map_err)?;
+        Ok(())
+    }
+}
