@@ -1,1 +1,39 @@
-fn main() {}
+//! The `tessera` binary: parse the command line, load settings, start logging, dispatch.
+
+use clap::Parser;
+use tessera::cli::{Cli, Command};
+use tessera::config::{LogFormat, Settings};
+
+fn init_tracing(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("TESSERA_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Text => builder.init(),
+    }
+}
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let settings = match Settings::load(cli.config.as_deref()) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("tessera: configuration error: {e}");
+            return std::process::ExitCode::from(2);
+        }
+    };
+    init_tracing(settings.log_format);
+    let result = match cli.command {
+        Command::Serve => tessera::server::serve(settings).await,
+        Command::App(cmd) => tessera::cli::run_app_command(&settings, cmd).await,
+    };
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("tessera: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

@@ -1,1 +1,153 @@
+//! Start-up and shutdown: the master key, the store, the service, the listener.
 
+use anyhow::Context;
+use secrecy::ExposeSecret;
+use std::io::Write;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+use axum::ServiceExt as _;
+use tower::Layer as _;
+
+use crate::config::Settings;
+use crate::crypto::password::{HashCost, Hasher};
+use crate::crypto::{Keyring, MasterKey};
+use crate::domain::{Core, Policy};
+use crate::http::extract::now_ms;
+use crate::notify::Mailer;
+use crate::store::sql::{PoolOptions, SqlStore};
+
+/// Name of the generated key file inside the data directory.
+pub const MASTER_KEY_FILE: &str = "master.key";
+
+/// The master key from `TESSERA_MASTER_KEY`, the file `TESSERA_MASTER_KEY_FILE` names, or
+/// the data directory (generated there with mode 0600 on first start).
+pub fn load_master_key(settings: &Settings) -> anyhow::Result<MasterKey> {
+    if let Some(k) = &settings.master_key {
+        return MasterKey::from_base64(k.expose_secret()).context("TESSERA_MASTER_KEY");
+    }
+    if let Some(path) = &settings.master_key_file {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("reading master key file {}", path.display()))?;
+        return MasterKey::from_base64(&text).with_context(|| format!("master key file {}", path.display()));
+    }
+    let path = settings.data_dir.join(MASTER_KEY_FILE);
+    if !path.exists() {
+        let key = MasterKey::generate()?;
+        if write_new_secret_file(&path, &format!("{}\n", key.to_base64()))? {
+            tracing::warn!(
+                path = %path.display(),
+                "generated a new master key; back it up and keep it secret: without it the data cannot be read"
+            );
+            return Ok(key);
+        }
+    }
+    let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    MasterKey::from_base64(&text).with_context(|| format!("master key file {}", path.display()))
+}
+
+/// Creates `path` with mode 0600; false if it already exists (another process won the race).
+fn write_new_secret_file(path: &Path, content: &str) -> anyhow::Result<bool> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path);
+    match file {
+        Ok(mut f) => {
+            f.write_all(content.as_bytes())?;
+            f.sync_all()?;
+            Ok(true)
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
+        Err(e) => Err(e).with_context(|| format!("creating {}", path.display())),
+    }
+}
+
+fn ensure_data_dir(settings: &Settings) -> anyhow::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    if !settings.data_dir.exists() {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&settings.data_dir)
+            .with_context(|| format!("creating data directory {}", settings.data_dir.display()))?;
+    }
+    Ok(())
+}
+
+/// Opens the database and assembles the service (used by `serve` and the CLI alike).
+pub async fn build_core(settings: &Settings, public_url: String) -> anyhow::Result<Arc<Core>> {
+    ensure_data_dir(settings)?;
+    let master = load_master_key(settings)?;
+    let keyring = Keyring::new(&master)?;
+    let store = SqlStore::connect(
+        settings.database_url.expose_secret(),
+        PoolOptions {
+            max_connections: settings.db_max_connections,
+            acquire_timeout: Duration::from_secs(settings.db_acquire_timeout_secs),
+        },
+    )
+    .await
+    .context("opening the database")?;
+    let hasher = Hasher::new(
+        HashCost {
+            memory_kib: settings.argon2_memory_kib,
+            iterations: settings.argon2_iterations,
+        },
+        settings.hash_workers,
+        settings.hash_queue,
+    )?;
+    let mailer = Mailer::new(
+        settings.smtp_url.as_ref(),
+        &settings.mail_from,
+        settings.data_dir.join("outbox"),
+    )?;
+    let policy = Policy {
+        access_token_ttl_secs: settings.access_token_ttl_secs,
+        signup_code_ttl_secs: settings.signup_code_ttl_secs,
+        reset_code_ttl_secs: settings.reset_code_ttl_secs,
+        invite_code_ttl_secs: settings.invite_code_ttl_secs,
+        code_max_attempts: settings.code_max_attempts,
+        attempt_window_secs: settings.attempt_window_secs,
+    };
+    let core = Core::new(Arc::new(store), keyring, hasher, mailer, policy, public_url, now_ms())
+        .await
+        .map_err(|e| anyhow::anyhow!("starting the service: {e}"))?;
+    Ok(Arc::new(core))
+}
+
+/// `tessera serve`: binds, logs the bound address, serves until SIGTERM or SIGINT.
+pub async fn serve(settings: Settings) -> anyhow::Result<()> {
+    let listener = tokio::net::TcpListener::bind(&settings.listen)
+        .await
+        .with_context(|| format!("binding {}", settings.listen))?;
+    let bound = listener.local_addr()?;
+    let core = build_core(&settings, settings.public_url_or(&bound.to_string())).await?;
+    let app = crate::http::router(core);
+    let service = tower::util::MapRequestLayer::new(crate::http::normalize_path).layer(app);
+    tracing::info!(address = %bound, database = if settings.is_sqlite() { "sqlite" } else { "postgres" }, "listening");
+    axum::serve(listener, service.into_make_service_with_connect_info::<std::net::SocketAddr>())
+        .with_graceful_shutdown(shutdown_signal())
+        .await?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = match signal(SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot listen for SIGTERM");
+            std::future::pending::<()>().await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = term.recv() => {},
+        _ = tokio::signal::ctrl_c() => {},
+    }
+    tracing::info!("shutting down");
+}

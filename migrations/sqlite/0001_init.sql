@@ -14,6 +14,7 @@ CREATE TABLE apps (
     status      TEXT NOT NULL,
     settings    TEXT NOT NULL,
     secrets     BLOB,
+    active_kid  TEXT NOT NULL,
     created_at  BIGINT NOT NULL,
     updated_at  BIGINT NOT NULL
 );

@@ -49,6 +49,18 @@ pub struct RsaPublic {
 }
 
 impl RsaPublic {
+    /// Parses an RSA public key from SPKI (or PKCS#1) DER.
+    pub fn from_spki_der(der: &[u8]) -> Result<Self, CryptoError> {
+        let key = aws_lc_rs::rsa::PublicKey::from_der(der).map_err(|e| CryptoError::Key(e.to_string()))?;
+        let comps = PublicKeyComponents::<Vec<u8>>::from(&key);
+        let spki = key.as_der().map_err(|_| CryptoError::Failed)?.as_ref().to_vec();
+        Ok(Self {
+            spki_der: spki,
+            n: comps.n,
+            e: comps.e,
+        })
+    }
+
     /// `-----BEGIN PUBLIC KEY-----` PEM (SPKI), lines of 64 characters.
     pub fn pem(&self) -> String {
         pem("PUBLIC KEY", &self.spki_der)

@@ -1,1 +1,86 @@
+//! HTTP: the only module that imports axum. Routers merge here; requests get their path
+//! normalised (a doubled leading slash from the Swift SDK still routes, spec §1.1) and one
+//! log line each, without query strings (they carry tokens and codes).
 
+pub mod cosync;
+pub mod error;
+pub mod extract;
+pub mod well_known;
+
+use axum::Router;
+use axum::extract::{MatchedPath, Request};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use std::sync::Arc;
+use std::time::Instant;
+
+use crate::domain::Core;
+
+/// All routes, with state.
+pub fn router(core: Arc<Core>) -> Router {
+    Router::new()
+        .merge(cosync::router())
+        .merge(well_known::router())
+        .fallback(not_found)
+        .layer(middleware::from_fn(log_request))
+        .layer(tower_http::catch_panic::CatchPanicLayer::new())
+        .with_state(core)
+}
+
+async fn not_found() -> Response {
+    error::problem(StatusCode::NOT_FOUND, "no such route")
+}
+
+/// One line per request: method, route template, status, latency.
+async fn log_request(req: Request, next: Next) -> Response {
+    let start = Instant::now();
+    let method = req.method().clone();
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_owned())
+        .unwrap_or_else(|| "unmatched".into());
+    let res = next.run(req).await;
+    tracing::info!(
+        %method,
+        route,
+        status = res.status().as_u16(),
+        latency_ms = start.elapsed().as_secs_f64() * 1000.0,
+        "request"
+    );
+    res
+}
+
+/// Collapses repeated slashes in the path before routing.
+pub fn normalize_path(mut req: Request) -> Request {
+    let uri = req.uri();
+    if uri.path().contains("//") {
+        let mut path = String::with_capacity(uri.path().len());
+        for c in uri.path().chars() {
+            if !(c == '/' && path.ends_with('/')) {
+                path.push(c);
+            }
+        }
+        let pq = match uri.query() {
+            Some(q) => format!("{path}?{q}"),
+            None => path,
+        };
+        if let Ok(new) = pq.parse::<Uri>() {
+            *req.uri_mut() = new;
+        }
+    }
+    req
+}
+
+/// Headers for HTML pages: no framing, no sniffing, no scripts from anywhere.
+pub fn security_headers(h: &mut HeaderMap) {
+    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static("default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'"),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+}

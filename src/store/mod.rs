@@ -35,6 +35,8 @@ pub struct AppRow {
     pub settings: String,
     /// Sealed JSON of the app's secret settings (provider credentials).
     pub secrets: Option<Vec<u8>>,
+    /// The key that signs new user JWTs.
+    pub active_kid: String,
     pub created_at: i64,
     pub updated_at: i64,
 }

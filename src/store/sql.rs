@@ -133,6 +133,7 @@ fn app_from(row: &AnyRow) -> Result<AppRow, sqlx::Error> {
         status: row.try_get("status")?,
         settings: row.try_get("settings")?,
         secrets: row.try_get("secrets")?,
+        active_kid: row.try_get("active_kid")?,
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
     })
@@ -282,14 +283,15 @@ impl AppStore for SqlStore {
     async fn app_create(&self, app: &AppRow, key: &AppKeyRow) -> StoreResult<()> {
         let mut tx = self.pool.begin().await.map_err(map_err)?;
         sqlx::query(
-            "INSERT INTO apps (id, name, status, settings, secrets, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            "INSERT INTO apps (id, name, status, settings, secrets, active_kid, created_at, \
+             updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
         )
         .bind(&app.id)
         .bind(&app.name)
         .bind(&app.status)
         .bind(&app.settings)
         .bind(&app.secrets)
+        .bind(&app.active_kid)
         .bind(app.created_at)
         .bind(app.updated_at)
         .execute(&mut *tx)
@@ -329,14 +331,15 @@ impl AppStore for SqlStore {
 
     async fn app_update(&self, app: &AppRow) -> StoreResult<()> {
         let done = sqlx::query(
-            "UPDATE apps SET name = $2, status = $3, settings = $4, secrets = $5, updated_at = $6 \
-             WHERE id = $1",
+            "UPDATE apps SET name = $2, status = $3, settings = $4, secrets = $5, active_kid = $6, \
+             updated_at = $7 WHERE id = $1",
         )
         .bind(&app.id)
         .bind(&app.name)
         .bind(&app.status)
         .bind(&app.settings)
         .bind(&app.secrets)
+        .bind(&app.active_kid)
         .bind(app.updated_at)
         .execute(&self.pool)
         .await

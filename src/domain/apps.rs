@@ -1,0 +1,251 @@
+//! Apps: creation with a fresh RSA key pair, settings, status checks, the `getApplication`
+//! view, and the published keys (JWKS).
+
+use serde_json::{Map, Value, json};
+
+use super::settings::{AppSettings, SettingError};
+use super::{Core, Error, Found, Result};
+use crate::crypto::keys::{RsaBits, RsaPublic, generate_rsa};
+use crate::crypto::random;
+use crate::store::{AppKeyRow, AppRow};
+
+/// Status strings of spec §6.
+pub const STATUS_ACTIVE: &str = "active";
+pub const STATUS_INACTIVE: &str = "inactive";
+pub const STATUS_MIGRATED: &str = "migrated";
+
+/// An app with its parsed settings.
+#[derive(Debug, Clone)]
+pub struct App {
+    pub row: AppRow,
+    pub settings: AppSettings,
+}
+
+impl App {
+    pub fn id(&self) -> &str {
+        &self.row.id
+    }
+
+    /// Spec "status check": inactive → 402, migrated → 413.
+    pub fn check_status(&self) -> Result<()> {
+        match self.row.status.as_str() {
+            STATUS_INACTIVE => Err(Error::AppSuspended),
+            STATUS_MIGRATED => Err(Error::AppMigrated),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// What `tessera app create` prints.
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CreatedApp {
+    pub app_id: String,
+    pub app_token: String,
+    pub public_key: String,
+    pub jwks_url: String,
+}
+
+/// Options for a new app.
+#[derive(Debug, Clone)]
+pub struct NewApp {
+    pub name: String,
+    pub settings: AppSettings,
+    pub key_bits: RsaBits,
+}
+
+/// A failed settings change, for the operator.
+#[derive(Debug, thiserror::Error)]
+pub enum UpdateError {
+    #[error("no app with id {0}")]
+    NotFound(String),
+    #[error("invalid setting: {0}")]
+    Invalid(#[from] SettingError),
+    #[error(transparent)]
+    Domain(#[from] Error),
+}
+
+impl Core {
+    /// Loads an app; unknown → 401 (spec §3 "Every route that loads the app answers 401").
+    pub async fn app(&self, app_id: &str) -> Result<App> {
+        let row = self.store.app_get(app_id).await.found()?.ok_or(Error::AppNotFound)?;
+        let settings = AppSettings::from_json(&row.settings)
+            .map_err(|e| Error::Internal(format!("stored settings of app {}: {e}", row.id)))?;
+        Ok(App { row, settings })
+    }
+
+    /// Loads an app and applies the status check.
+    pub async fn active_app(&self, app_id: &str) -> Result<App> {
+        let app = self.app(app_id).await?;
+        app.check_status()?;
+        Ok(app)
+    }
+
+    /// Creates an app with a new signing key; returns what a client app is configured with.
+    pub async fn create_app(&self, new: NewApp, now: i64) -> Result<CreatedApp> {
+        let name = new.name.trim();
+        if name.is_empty() || name.chars().count() > 200 || name.chars().any(char::is_control) {
+            return Err(Error::InvalidData);
+        }
+        new.settings.validate().map_err(|_| Error::InvalidData)?;
+        let app_id = random::app_id()?;
+        let key = tokio::task::spawn_blocking(move || generate_rsa(new.key_bits))
+            .await
+            .map_err(|e| Error::Internal(e.to_string()))??;
+        let kid = key.public.thumbprint();
+        let sealed = self
+            .keyring
+            .seal(&format!("app_keys.sealed_private:{kid}"), &key.pkcs8)?;
+        let row = AppRow {
+            id: app_id.clone(),
+            name: name.to_owned(),
+            status: STATUS_ACTIVE.into(),
+            settings: new.settings.to_json(),
+            secrets: None,
+            active_kid: kid.clone(),
+            created_at: now,
+            updated_at: now,
+        };
+        let key_row = AppKeyRow {
+            kid,
+            app_id: app_id.clone(),
+            sealed_private: sealed,
+            public_der: key.public.spki_der.clone(),
+            status: "active".into(),
+            created_at: now,
+        };
+        self.store.app_create(&row, &key_row).await?;
+        Ok(CreatedApp {
+            app_token: self.app_token(&app_id, now)?,
+            public_key: key.public.pem(),
+            jwks_url: self.jwks_url(&app_id),
+            app_id,
+        })
+    }
+
+    pub fn jwks_url(&self, app_id: &str) -> String {
+        format!("{}/apps/{app_id}/.well-known/jwks.json", self.public_url())
+    }
+
+    pub async fn list_apps(&self) -> Result<Vec<App>> {
+        let rows = self.store.app_list().await?;
+        rows.into_iter()
+            .map(|row| {
+                let settings = AppSettings::from_json(&row.settings)
+                    .map_err(|e| Error::Internal(e.to_string()))?;
+                Ok(App { row, settings })
+            })
+            .collect()
+    }
+
+    /// Applies `NAME=VALUE` changes atomically (all or none). `name` and `status` are
+    /// columns; everything else is a setting of spec §6.
+    pub async fn update_app(&self, app_id: &str, changes: &[(String, String)], now: i64) -> Result<App, UpdateError> {
+        let mut app = match self.app(app_id).await {
+            Ok(a) => a,
+            Err(Error::AppNotFound) => return Err(UpdateError::NotFound(app_id.to_owned())),
+            Err(e) => return Err(e.into()),
+        };
+        for (name, value) in changes {
+            match name.as_str() {
+                "name" => {
+                    let v = value.trim();
+                    if v.is_empty() || v.chars().count() > 200 || v.chars().any(char::is_control) {
+                        return Err(SettingError("name must be 1-200 printable characters".into()).into());
+                    }
+                    app.row.name = v.to_owned();
+                }
+                "status" => {
+                    if ![STATUS_ACTIVE, STATUS_INACTIVE, STATUS_MIGRATED].contains(&value.as_str()) {
+                        return Err(SettingError("status must be active, inactive or migrated".into()).into());
+                    }
+                    app.row.status = value.clone();
+                }
+                _ => app.settings = app.settings.set(name, value)?,
+            }
+        }
+        app.row.settings = app.settings.to_json();
+        app.row.updated_at = now;
+        self.store.app_update(&app.row).await.map_err(Error::from)?;
+        Ok(app)
+    }
+
+    /// `getApplication` (spec §3.20): every public setting, never a secret or key.
+    pub async fn application_view(&self, app_id: &str) -> Result<Value> {
+        let app = self.app(app_id).await?;
+        let mut doc = serde_json::to_value(&app.settings).map_err(|e| Error::Internal(e.to_string()))?;
+        if let Some(obj) = doc.as_object_mut() {
+            obj.insert("name".into(), Value::String(app.row.name.clone()));
+            obj.insert("status".into(), Value::String(app.row.status.clone()));
+            obj.insert("createdAt".into(), Value::String(iso_millis(app.row.created_at)));
+            obj.insert("updatedAt".into(), Value::String(iso_millis(app.row.updated_at)));
+        }
+        Ok(doc)
+    }
+
+    /// The app's published keys as an RFC 7517 JWK Set (at most three: Atlas's limit).
+    pub async fn jwks(&self, app_id: &str) -> Result<Value> {
+        let _ = self.app(app_id).await?;
+        let mut keys = self.store.app_keys(app_id).await?;
+        keys.sort_by(|a, b| b.created_at.cmp(&a.created_at));
+        let jwks: Vec<Value> = keys
+            .iter()
+            .filter(|k| k.status == "active" || k.status == "retiring")
+            .take(3)
+            .map(|k| RsaPublicFromDer::jwk(&k.public_der, &k.kid))
+            .collect::<Result<_>>()?;
+        Ok(json!({ "keys": jwks }))
+    }
+
+    /// OpenID Provider metadata for the app (the parts that describe its tokens).
+    pub async fn openid_configuration(&self, app_id: &str) -> Result<Value> {
+        let _ = self.app(app_id).await?;
+        let base = self.public_url();
+        Ok(json!({
+            "issuer": format!("{base}/apps/{app_id}"),
+            "jwks_uri": self.jwks_url(app_id),
+            "id_token_signing_alg_values_supported": ["RS256"],
+            "subject_types_supported": ["public"],
+            "response_types_supported": ["id_token"],
+            "claims_supported": ["aud", "sub", "exp", "iat", "email", "userName"],
+        }))
+    }
+}
+
+/// Builds JWKs from stored SPKI DER.
+struct RsaPublicFromDer;
+
+impl RsaPublicFromDer {
+    fn jwk(spki_der: &[u8], kid: &str) -> Result<Value> {
+        let public = RsaPublic::from_spki_der(spki_der)?;
+        Ok(public.jwk(kid))
+    }
+}
+
+/// ISO-8601 UTC with milliseconds, as the SDKs parse it (spec §3.15).
+pub fn iso_millis(ms: i64) -> String {
+    let format = time::macros::format_description!(
+        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
+    );
+    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .ok()
+        .and_then(|t| t.format(&format).ok())
+        .unwrap_or_default()
+}
+
+/// Reads a settings map for display.
+pub fn settings_map(settings: &AppSettings) -> Map<String, Value> {
+    serde_json::to_value(settings)
+        .ok()
+        .and_then(|v| v.as_object().cloned())
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn iso_dates_have_milliseconds() {
+        assert_eq!(super::iso_millis(1_719_915_072_000), "2024-07-02T10:11:12.000Z");
+        assert_eq!(super::iso_millis(1_719_915_072_345), "2024-07-02T10:11:12.345Z");
+    }
+}

@@ -1,0 +1,127 @@
+//! Credentials of the CosyncJWT routes (spec §1.3), resolved as the compatible superset the
+//! spec recommends: every presented token is verified on its own, app context comes from
+//! `app-token`/`appToken`, user context from `access-token`, and each route demands what it needs.
+
+use crate::crypto::jwt::TokenKind;
+use crate::store::UserRow;
+
+use super::{Core, Error, Found, Result};
+
+/// The raw credentials a request carried.
+#[derive(Default)]
+pub struct Presented<'a> {
+    pub server_secret: Option<&'a str>,
+    pub app_token: Option<&'a str>,
+    pub access_token: Option<&'a str>,
+    pub query_app_token: Option<&'a str>,
+}
+
+/// A verified user session (from an access-token); still to be checked against the store.
+#[derive(Debug, Clone)]
+pub struct Session {
+    pub app_id: String,
+    pub user_id: String,
+    pub epoch: i64,
+}
+
+/// Who is calling.
+#[derive(Debug, Clone, Default)]
+pub struct Caller {
+    /// App id from any credential.
+    pub app_id: Option<String>,
+    /// True when an app-token (header or query) was presented and verified.
+    pub app_scope: bool,
+    pub session: Option<Session>,
+}
+
+impl Caller {
+    /// Routes marked **app**: an app-token must have been presented (else code 400).
+    pub fn require_app_scope(&self) -> Result<&str> {
+        match (&self.app_id, self.app_scope) {
+            (Some(id), true) => Ok(id),
+            _ => Err(Error::InvalidAppToken),
+        }
+    }
+
+    /// Routes marked **appId**: any credential naming an app; `missing` otherwise.
+    pub fn require_app_id(&self, missing: Error) -> Result<&str> {
+        self.app_id.as_deref().ok_or(missing)
+    }
+
+    /// Routes marked **user**: an access-token; `missing` otherwise.
+    pub fn require_session(&self, missing: Error) -> Result<&Session> {
+        self.session.as_ref().ok_or(missing)
+    }
+}
+
+impl Core {
+    fn verify_app_token(&self, token: &str, now: i64) -> Option<String> {
+        self.tokens
+            .verify(token, TokenKind::App, now / 1000)
+            .ok()
+            .map(|c| c.app_id)
+    }
+
+    /// Resolves presented credentials. A presented but invalid token is refused with its
+    /// code even if another credential would do.
+    pub fn resolve_caller(&self, p: &Presented<'_>, now: i64) -> Result<Caller> {
+        if p.server_secret.is_some() {
+            return Err(Error::ServerSecretRejected);
+        }
+        let mut caller = Caller::default();
+        if let Some(t) = p.app_token {
+            caller.app_id = Some(self.verify_app_token(t, now).ok_or(Error::InvalidAppToken)?);
+            caller.app_scope = true;
+        }
+        if let Some(t) = p.access_token {
+            match self.tokens.verify(t, TokenKind::Access, now / 1000) {
+                Ok(c) => {
+                    let (Some(user_id), Some(epoch)) = (c.sub, c.ep) else {
+                        return Err(Error::InvalidAccessToken);
+                    };
+                    if caller.app_id.as_ref().is_some_and(|a| *a != c.app_id) {
+                        return Err(Error::InvalidAccessToken);
+                    }
+                    caller.app_id = Some(c.app_id.clone());
+                    caller.session = Some(Session {
+                        app_id: c.app_id,
+                        user_id,
+                        epoch,
+                    });
+                }
+                // The Kotlin SDK sends its app-token in this header for resetPassword.
+                Err(_) => match self.verify_app_token(t, now) {
+                    Some(app_id) if caller.app_id.as_ref().is_none_or(|a| *a == app_id) => {
+                        caller.app_id = Some(app_id);
+                        caller.app_scope = true;
+                    }
+                    _ => return Err(Error::InvalidAccessToken),
+                },
+            }
+        }
+        if let (Some(t), None) = (p.query_app_token, p.app_token) {
+            let app_id = self.verify_app_token(t, now).ok_or(Error::InvalidAppToken)?;
+            if caller.app_id.as_ref().is_some_and(|a| *a != app_id) {
+                return Err(Error::InvalidAppToken);
+            }
+            caller.app_id = Some(app_id);
+            caller.app_scope = true;
+        }
+        Ok(caller)
+    }
+
+    /// The user behind a session. A credential change since the token was issued (password
+    /// change or reset, suspension) revokes it: 405. A deleted user: 602 (spec §3.15).
+    pub async fn session_user(&self, session: &Session) -> Result<UserRow> {
+        let user = self
+            .store
+            .user_get(&session.app_id, &session.user_id)
+            .await
+            .found()?
+            .ok_or(Error::InvalidData)?;
+        if user.epoch != session.epoch {
+            return Err(Error::InvalidAccessToken);
+        }
+        Ok(user)
+    }
+}

@@ -1,0 +1,129 @@
+//! Handles (DESIGN.md §3.8): one normalisation used at every write and look-up.
+//! Anonymous handles (`ANON_…`) are kept byte-exact because their JWT `sub` must not change;
+//! every other handle is trimmed, NFC-normalised and lower-cased.
+
+use unicode_normalization::UnicodeNormalization;
+
+use super::Error;
+
+/// Longest handle accepted, in bytes (an e-mail address is at most 254).
+pub const MAX_HANDLE_BYTES: usize = 254;
+
+/// The case-sensitive marker of anonymous handles (spec §3.3).
+pub const ANON_MARKER: &str = "ANON_";
+
+/// A normalised handle.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Handle(String);
+
+impl Handle {
+    /// Normalises and validates a handle as typed by a user.
+    pub fn parse(raw: &str) -> Result<Self, Error> {
+        if raw.contains(ANON_MARKER) {
+            return Self::parse_anonymous(raw);
+        }
+        let trimmed = raw.trim();
+        let normal: String = trimmed.nfc().collect::<String>().to_lowercase();
+        check(&normal)?;
+        Ok(Self(normal))
+    }
+
+    /// Accepts a handle only if it is anonymous, keeping it byte-exact.
+    pub fn parse_anonymous(raw: &str) -> Result<Self, Error> {
+        if !raw.contains(ANON_MARKER) {
+            return Err(Error::InvalidCredentials);
+        }
+        check(raw)?;
+        Ok(Self(raw.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    pub fn is_anonymous(&self) -> bool {
+        self.0.contains(ANON_MARKER)
+    }
+
+    /// Whether the handle looks like an e-mail address rather than a user name.
+    pub fn has_at(&self) -> bool {
+        self.0.contains('@')
+    }
+}
+
+fn check(value: &str) -> Result<(), Error> {
+    if value.is_empty() {
+        return Err(Error::MissingParameter);
+    }
+    if value.len() > MAX_HANDLE_BYTES || value.chars().any(char::is_control) {
+        return Err(Error::InvalidData);
+    }
+    Ok(())
+}
+
+/// A user name: trimmed, NFC, lower-case, 1-64 characters, no control characters, no `@`
+/// (so it can never be mistaken for another user's e-mail handle).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserName(String);
+
+impl UserName {
+    pub fn parse(raw: &str) -> Result<Self, Error> {
+        let normal: String = raw.trim().nfc().collect::<String>().to_lowercase();
+        if normal.is_empty() {
+            return Err(Error::MissingParameter);
+        }
+        if normal.chars().count() > 64
+            || normal.contains('@')
+            || normal.contains(ANON_MARKER)
+            || normal.chars().any(|c| c.is_control() || c.is_whitespace())
+        {
+            return Err(Error::InvalidData);
+        }
+        Ok(Self(normal))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn email_handles_are_trimmed_and_lower_cased() {
+        assert_eq!(Handle::parse("  Alice@Example.COM\t").unwrap().as_str(), "alice@example.com");
+        assert_eq!(Handle::parse("Ünïcode@x.de").unwrap().as_str(), "ünïcode@x.de");
+        // A decomposed "e" + combining acute equals the precomposed form after NFC.
+        assert_eq!(Handle::parse("e\u{301}@x.de").unwrap(), Handle::parse("\u{e9}@x.de").unwrap());
+        // The Kelvin sign is canonically K, so it cannot open a second account.
+        assert_eq!(Handle::parse("\u{212A}@x.de").unwrap().as_str(), "k@x.de");
+    }
+
+    #[test]
+    fn anonymous_handles_stay_byte_exact() {
+        let raw = "ANON_5F3C2A1B-0000-4000-8000-ABCDEFABCDEF";
+        assert_eq!(Handle::parse(raw).unwrap().as_str(), raw);
+        assert!(Handle::parse(raw).unwrap().is_anonymous());
+        assert_eq!(Handle::parse_anonymous("bob@x.de"), Err(Error::InvalidCredentials));
+    }
+
+    #[test]
+    fn hostile_handles_are_refused() {
+        assert_eq!(Handle::parse("   "), Err(Error::MissingParameter));
+        assert_eq!(Handle::parse("a\0b@x.de"), Err(Error::InvalidData));
+        assert_eq!(Handle::parse("a\u{7}@x.de"), Err(Error::InvalidData));
+        assert_eq!(Handle::parse(&"a".repeat(10_000)), Err(Error::InvalidData));
+        assert_eq!(Handle::parse("ANON_\u{0}"), Err(Error::InvalidData));
+    }
+
+    #[test]
+    fn user_names() {
+        assert_eq!(UserName::parse(" Bob ").unwrap().as_str(), "bob");
+        assert_eq!(UserName::parse("bob@x.de"), Err(Error::InvalidData));
+        assert_eq!(UserName::parse("a b"), Err(Error::InvalidData));
+        assert_eq!(UserName::parse(""), Err(Error::MissingParameter));
+        assert_eq!(UserName::parse(&"x".repeat(65)), Err(Error::InvalidData));
+    }
+}

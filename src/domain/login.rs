@@ -1,0 +1,55 @@
+//! Password login (spec §3.1, §4.3). Unknown handles are verified against a dummy hash so a
+//! miss costs what a hit costs; the password is checked before the account's state is revealed.
+
+use secrecy::SecretString;
+
+use super::tokens::Issued;
+use super::users::{USER_ACTIVE, USER_PENDING};
+use super::{Core, Error, Found, Handle, Result};
+use crate::crypto::password::Verified;
+
+/// Input of `login`.
+pub struct LoginInput {
+    pub handle: String,
+    pub password: SecretString,
+}
+
+impl Core {
+    pub async fn login(&self, app_id: &str, input: LoginInput, now: i64) -> Result<Issued> {
+        let handle = Handle::parse(&input.handle)?;
+        let app = self.app(app_id).await?;
+        if !handle.has_at() && !handle.is_anonymous() && !app.settings.user_names_enabled {
+            return Err(Error::UserNameLoginDisabled);
+        }
+        app.check_status()?;
+        let user = self.find_user(app_id, &handle).await?;
+        let verified = self
+            .hasher
+            .verify(&input.password, user.as_ref().and_then(|u| u.password_hash.as_deref()))
+            .await?;
+        let Some(mut user) = user else {
+            // Spec §3.1 step 5: a pending signup answers 608.
+            let idx = self.handle_index(app_id, &handle);
+            if self.store.signup_get(app_id, &idx).await.found()?.is_some() {
+                return Err(Error::NotVerified);
+            }
+            return Err(Error::InvalidCredentials);
+        };
+        match verified {
+            Verified::No => return Err(Error::InvalidCredentials),
+            Verified::Yes => {}
+            Verified::YesRehash(new_hash) => {
+                user.password_hash = Some(new_hash);
+                user.updated_at = now;
+                self.store.user_update(&user).await?;
+            }
+        }
+        match user.status.as_str() {
+            USER_ACTIVE => {}
+            USER_PENDING => return Err(Error::NotVerified),
+            _ => return Err(Error::UserSuspended),
+        }
+        let handle_text = self.user_handle(&user)?;
+        self.issue(&app, &user, &handle_text, now).await
+    }
+}

@@ -1,0 +1,240 @@
+//! Per-app settings (spec §6 `apps`, minus secrets and ids): stored as JSON, returned by
+//! `getApplication`, and changed one validated `NAME=VALUE` at a time.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+/// Claims metadata may never set (spec §5, DESIGN.md §3.4).
+pub const REGISTERED_CLAIMS: &[&str] = &["sub", "aud", "exp", "iat", "nbf", "iss", "jti"];
+
+/// A declared metadata field: where its value lives (`path`, a dot path) and the name a
+/// JWT consumer maps it to (`fieldName`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct MetaField {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    pub path: String,
+    #[serde(default)]
+    pub required: bool,
+    pub field_name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub can_edit: Option<bool>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SignupFlow {
+    Code,
+    Link,
+    None,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TwoFactorMode {
+    None,
+    Phone,
+    Google,
+}
+
+/// Every public setting of an app; key names and JSON types are those of spec §3.20.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase", default)]
+pub struct AppSettings {
+    pub jwt_enabled: bool,
+    pub anonymous_login_enabled: bool,
+    pub user_names_enabled: bool,
+    pub apple_login_enabled: bool,
+    pub apple_bundle_id: String,
+    pub google_login_enabled: bool,
+    pub google_client_id: String,
+    pub email_extension: bool,
+    pub email_extension_sender_email: String,
+    pub handle: String,
+    pub invitation_enabled: bool,
+    pub signup_enabled: bool,
+    pub signup_flow: SignupFlow,
+    pub two_factor_verification: TwoFactorMode,
+    pub google_app_name: String,
+    pub max_users: i64,
+    pub max_login_attempts: i64,
+    pub password_filter: bool,
+    pub password_min_length: i64,
+    pub password_min_upper: i64,
+    pub password_min_lower: i64,
+    pub password_min_digit: i64,
+    pub password_min_special: i64,
+    #[serde(rename = "userJWTExpiration")]
+    pub user_jwt_expiration: i64,
+    pub realm_app_id: String,
+    pub app_data: Map<String, Value>,
+    pub meta_data_invite: Vec<MetaField>,
+    pub meta_data: Vec<MetaField>,
+    pub meta_data_email: bool,
+    pub locales: Vec<String>,
+}
+
+impl Default for AppSettings {
+    fn default() -> Self {
+        Self {
+            jwt_enabled: true,
+            anonymous_login_enabled: false,
+            user_names_enabled: false,
+            apple_login_enabled: false,
+            apple_bundle_id: String::new(),
+            google_login_enabled: false,
+            google_client_id: String::new(),
+            email_extension: false,
+            email_extension_sender_email: String::new(),
+            handle: "email".into(),
+            invitation_enabled: false,
+            signup_enabled: true,
+            signup_flow: SignupFlow::Code,
+            two_factor_verification: TwoFactorMode::None,
+            google_app_name: String::new(),
+            max_users: 0,
+            max_login_attempts: 0,
+            password_filter: false,
+            password_min_length: 5,
+            password_min_upper: 0,
+            password_min_lower: 0,
+            password_min_digit: 0,
+            password_min_special: 0,
+            user_jwt_expiration: 24,
+            realm_app_id: String::new(),
+            app_data: Map::new(),
+            meta_data_invite: Vec::new(),
+            meta_data: Vec::new(),
+            meta_data_email: true,
+            locales: vec!["EN".into()],
+        }
+    }
+}
+
+/// Why a setting change was refused; the message is shown to the operator.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct SettingError(pub String);
+
+impl AppSettings {
+    pub fn from_json(text: &str) -> Result<Self, SettingError> {
+        let s: Self = serde_json::from_str(text).map_err(|e| SettingError(e.to_string()))?;
+        s.validate()?;
+        Ok(s)
+    }
+
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).unwrap_or_else(|_| "{}".into())
+    }
+
+    /// Applies `name=value`: `value` is JSON where the setting is structured (or a bare
+    /// string for text settings). Unknown names and wrong types are refused.
+    pub fn set(&self, name: &str, value: &str) -> Result<Self, SettingError> {
+        let mut doc = serde_json::to_value(self).map_err(|e| SettingError(e.to_string()))?;
+        let Some(obj) = doc.as_object_mut() else {
+            return Err(SettingError("settings are not an object".into()));
+        };
+        let Some(current) = obj.get(name) else {
+            let known: Vec<&String> = obj.keys().collect();
+            return Err(SettingError(format!("unknown setting {name:?}; known: {known:?}")));
+        };
+        let parsed = match serde_json::from_str::<Value>(value) {
+            Ok(v) => v,
+            Err(_) if current.is_string() => Value::String(value.to_owned()),
+            Err(e) => return Err(SettingError(format!("{name}: value is not valid JSON: {e}"))),
+        };
+        obj.insert(name.to_owned(), parsed);
+        let next: Self = serde_json::from_value(doc).map_err(|e| SettingError(format!("{name}: {e}")))?;
+        next.validate()?;
+        Ok(next)
+    }
+
+    /// Rules that keep the app usable and its tokens valid.
+    pub fn validate(&self) -> Result<(), SettingError> {
+        if !self.locales.iter().any(|l| l == "EN") {
+            return Err(SettingError("locales must contain EN".into()));
+        }
+        for l in &self.locales {
+            if l.len() != 2 || !l.chars().all(|c| c.is_ascii_uppercase()) {
+                return Err(SettingError(format!("locale {l:?} is not two upper-case letters")));
+            }
+        }
+        if !(0..=24 * 365).contains(&self.user_jwt_expiration) {
+            return Err(SettingError("userJWTExpiration must be 0..=8760 hours".into()));
+        }
+        if self.max_login_attempts < 0 || self.max_users < 0 {
+            return Err(SettingError("limits cannot be negative".into()));
+        }
+        for (kind, fields) in [("metaData", &self.meta_data), ("metaDataInvite", &self.meta_data_invite)] {
+            for f in fields.iter() {
+                validate_path(kind, &f.path)?;
+                if f.field_name.is_empty() || f.field_name.chars().count() > 64 {
+                    return Err(SettingError(format!("{kind}: fieldName must be 1-64 characters")));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The `aud` claim of user JWTs.
+    pub fn audience(&self) -> &str {
+        if self.realm_app_id.is_empty() {
+            "none"
+        } else {
+            &self.realm_app_id
+        }
+    }
+}
+
+fn validate_path(kind: &str, path: &str) -> Result<(), SettingError> {
+    let segments: Vec<&str> = path.split('.').collect();
+    if path.len() > 200 || segments.iter().any(|s| s.is_empty() || s.chars().any(char::is_control)) {
+        return Err(SettingError(format!("{kind}: invalid path {path:?}")));
+    }
+    if let Some(first) = segments.first() {
+        if REGISTERED_CLAIMS.contains(first) {
+            return Err(SettingError(format!(
+                "{kind}: path {path:?} would overwrite the registered claim {first:?}"
+            )));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_serialize_with_spec_names_and_types() {
+        let v = serde_json::to_value(AppSettings::default()).unwrap();
+        assert_eq!(v["signupFlow"], "code");
+        assert_eq!(v["twoFactorVerification"], "none");
+        assert_eq!(v["userNamesEnabled"], false);
+        assert_eq!(v["passwordMinLength"], 5);
+        assert_eq!(v["userJWTExpiration"], 24);
+        assert_eq!(v["locales"], serde_json::json!(["EN"]));
+        assert!(v["appData"].is_object());
+    }
+
+    #[test]
+    fn set_parses_validates_and_refuses_unknown() {
+        let s = AppSettings::default();
+        assert_eq!(s.set("signupFlow", "none").unwrap().signup_flow, SignupFlow::None);
+        assert_eq!(s.set("realmAppId", "my-realm").unwrap().realm_app_id, "my-realm");
+        assert!(s.set("userNamesEnabled", "true").unwrap().user_names_enabled);
+        assert!(s.set("signupFlow", "sideways").is_err());
+        assert!(s.set("userNamesEnabled", "yes").is_err());
+        assert!(s.set("appToken", "x").is_err());
+        assert!(s.set("locales", r#"["FR"]"#).is_err());
+        let m = s
+            .set("metaData", r#"[{"path":"user_data.name","fieldName":"name","required":true,"canEdit":true}]"#)
+            .unwrap();
+        assert_eq!(m.meta_data[0].path, "user_data.name");
+        assert!(s.set("metaData", r#"[{"path":"sub","fieldName":"x"}]"#).is_err());
+        assert!(s.set("metaData", r#"[{"path":"exp.x","fieldName":"x"}]"#).is_err());
+        assert!(s.set("metaData", r#"[{"path":"a..b","fieldName":"x"}]"#).is_err());
+        assert!(s.set("metaData", r#"[{"path":"a","fieldName":"x","evil":1}]"#).is_err());
+    }
+}

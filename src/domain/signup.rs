@@ -1,0 +1,254 @@
+//! Signup (spec §3.4-§3.6, §4.1): flows `code`, `link` and `none`.
+//!
+//! Differences from the reference, on purpose: every signup request draws a fresh code from a
+//! CSPRNG, bound to the password of that request, so a pending signup never keeps an earlier
+//! requester's password once the mailbox owner completes it; codes are stored as keyed hashes,
+//! expire after 48 h, and share one attempt budget per handle that survives resends.
+
+use secrecy::SecretString;
+use serde_json::{Map, Value};
+
+use super::apps::App;
+use super::metadata;
+use super::settings::SignupFlow;
+use super::tokens::Issued;
+use super::users::NewUser;
+use super::{Core, Error, Found, Handle, Result, WirePassword, parse_code};
+use crate::crypto::keyring::ct_eq;
+use crate::crypto::random;
+use crate::store::{SignupRow, StoreError};
+
+/// Input of `signup`.
+pub struct SignupInput {
+    pub handle: String,
+    pub password: SecretString,
+    pub metadata: Option<String>,
+    pub locale: Option<String>,
+}
+
+/// What `signup` answers.
+#[derive(Debug)]
+pub enum SignupOutcome {
+    /// Flows `code` and `link`: a code (or link) was mailed.
+    Sent,
+    /// Flow `none`: the user exists now.
+    Created { issued: Issued, code: u32 },
+}
+
+/// What `completeSignup` answers.
+#[derive(Debug)]
+pub enum CompleteOutcome {
+    Issued(Issued),
+    /// Flow `link`: the rendered `clickThrough` page.
+    Page(String),
+}
+
+const SIGNUP_CODE: &str = "signup";
+
+/// The locale a request asks for: upper-cased, default `EN`, one of the app's (else 602).
+pub fn pick_locale(app: &App, requested: Option<&str>) -> Result<String> {
+    let locale = requested.map(|l| l.trim().to_uppercase()).filter(|l| !l.is_empty());
+    let locale = locale.unwrap_or_else(|| "EN".into());
+    if app.settings.locales.iter().any(|l| *l == locale) {
+        Ok(locale)
+    } else {
+        Err(Error::InvalidData)
+    }
+}
+
+fn attempt_key(app_id: &str, handle_idx: &[u8]) -> String {
+    format!("{SIGNUP_CODE}:{app_id}:{}", hex::encode(handle_idx))
+}
+
+impl Core {
+    pub async fn signup(&self, app_id: &str, input: SignupInput, now: i64) -> Result<SignupOutcome> {
+        let handle = Handle::parse(&input.handle)?;
+        let password = WirePassword::parse_strict(input.password)?;
+        let app = self.active_app(app_id).await?;
+        if !app.settings.signup_enabled {
+            return Err(Error::SignupDisabled);
+        }
+        if handle.is_anonymous() {
+            return Err(Error::InvalidData);
+        }
+        let idx = self.handle_index(app_id, &handle);
+        if self.store.user_by_handle(app_id, &idx).await.found()?.is_some() {
+            return Err(Error::HandleRegistered);
+        }
+        let locale = pick_locale(&app, input.locale.as_deref())?;
+        let given = metadata::parse_input(input.metadata.as_deref())?;
+        let meta = metadata::validate(&app.settings.meta_data, &given)?;
+        let password_hash = self.hasher.hash(&password.0).await?;
+        match app.settings.signup_flow {
+            SignupFlow::None => self.signup_immediately(&app, &handle, password_hash, &locale, &meta, now).await,
+            flow => {
+                self.signup_pending(&app, &handle, idx, password_hash, &locale, &meta, flow, now)
+                    .await
+            }
+        }
+    }
+
+    async fn signup_immediately(
+        &self,
+        app: &App,
+        handle: &Handle,
+        password_hash: String,
+        locale: &str,
+        meta: &Map<String, Value>,
+        now: i64,
+    ) -> Result<SignupOutcome> {
+        let row = self.new_user_row(
+            &NewUser {
+                app_id: app.id(),
+                handle,
+                password_hash: Some(password_hash),
+                locale,
+                metadata: meta,
+                login_provider: "",
+            },
+            now,
+        )?;
+        match self.store.user_create(&row).await {
+            Ok(()) => {}
+            Err(StoreError::Conflict(_)) => return Err(Error::HandleRegistered),
+            Err(e) => return Err(e.into()),
+        }
+        let code = random::six_digit_code()?;
+        let mut issued = self.issue(app, &row, handle.as_str(), now).await?;
+        issued.signed_user_token = Some(self.signed_user_token(app, handle.as_str(), &code, meta, now).await?);
+        self.send_mail_best_effort(app, "signUpSuccess", locale, handle.as_str()).await;
+        Ok(SignupOutcome::Created {
+            issued,
+            code: code.parse().unwrap_or(0),
+        })
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn signup_pending(
+        &self,
+        app: &App,
+        handle: &Handle,
+        idx: Vec<u8>,
+        password_hash: String,
+        locale: &str,
+        meta: &Map<String, Value>,
+        flow: SignupFlow,
+        now: i64,
+    ) -> Result<SignupOutcome> {
+        let id = random::row_id();
+        let code = random::six_digit_code()?;
+        let metadata_enc = if meta.is_empty() {
+            None
+        } else {
+            let text = serde_json::to_string(meta).map_err(|e| Error::Internal(e.to_string()))?;
+            Some(self.keyring.seal_str(&format!("signups.metadata:{id}"), &text)?)
+        };
+        let row = SignupRow {
+            code_hash: self.keyring.code_hash(SIGNUP_CODE, &id, &code),
+            handle_enc: self.keyring.seal_str(&format!("signups.handle:{id}"), handle.as_str())?,
+            id,
+            app_id: app.id().to_owned(),
+            handle_idx: idx.clone(),
+            password_hash,
+            metadata_enc,
+            locale: locale.to_owned(),
+            expires_at: now + self.policy.signup_code_ttl_secs * 1000,
+            created_at: now,
+            updated_at: now,
+        };
+        self.store.signup_upsert(&row).await?;
+        let sent = match flow {
+            SignupFlow::Link => {
+                let link = self.signup_link(app, handle, &code, now)?;
+                self.send_mail(app, "signUpLink", locale, handle.as_str(), &code, &link).await
+            }
+            _ => self.send_mail(app, "signUp", locale, handle.as_str(), &code, "").await,
+        };
+        if let Err(e) = sent {
+            // Nobody can complete a signup whose code never left; leave nothing behind.
+            self.store.signup_delete(app.id(), &idx).await?;
+            return Err(if e == Error::InvalidData { Error::InvalidData } else { e });
+        }
+        Ok(SignupOutcome::Sent)
+    }
+
+    fn signup_link(&self, app: &App, handle: &Handle, code: &str, now: i64) -> Result<String> {
+        let query: String = form_urlencoded::Serializer::new(String::new())
+            .append_pair("appToken", &self.app_token(app.id(), now)?)
+            .append_pair("handle", handle.as_str())
+            .append_pair("code", code)
+            .finish();
+        Ok(format!("{}/api/appuser/completeSignup?{query}", self.public_url()))
+    }
+
+    /// `completeSignup` (POST and the confirmed e-mail link).
+    pub async fn complete_signup(&self, app_id: &str, handle: &str, code: &str, now: i64) -> Result<CompleteOutcome> {
+        let handle = Handle::parse(handle)?;
+        let code = parse_code(code)?;
+        let app = self.active_app(app_id).await?;
+        if !app.settings.signup_enabled {
+            return Err(Error::SignupDisabled);
+        }
+        let idx = self.handle_index(app_id, &handle);
+        let budget = attempt_key(app_id, &idx);
+        self.spend_attempt(&budget, now, Error::InvalidData).await?;
+        let Some(pending) = self.store.signup_get(app_id, &idx).await.found()? else {
+            return Err(Error::InvalidData);
+        };
+        if !ct_eq(&self.keyring.code_hash(SIGNUP_CODE, &pending.id, &code), &pending.code_hash) {
+            return Err(Error::InvalidData);
+        }
+        if now > pending.expires_at {
+            return Err(Error::SignupCodeExpired);
+        }
+        let meta = match &pending.metadata_enc {
+            Some(enc) => {
+                let text = self.keyring.open_str(&format!("signups.metadata:{}", pending.id), enc)?;
+                metadata::parse_input(Some(&text))?
+            }
+            None => Map::new(),
+        };
+        let row = self.new_user_row(
+            &NewUser {
+                app_id,
+                handle: &handle,
+                password_hash: Some(pending.password_hash.clone()),
+                locale: &pending.locale,
+                metadata: &meta,
+                login_provider: "",
+            },
+            now,
+        )?;
+        match self.store.signup_complete(&pending.id, &row).await {
+            Ok(()) => {}
+            Err(StoreError::NotFound) => return Err(Error::InvalidData),
+            Err(StoreError::Conflict(_)) => return Err(Error::HandleRegistered),
+            Err(e) => return Err(e.into()),
+        }
+        self.store.attempt_clear(&budget).await?;
+        self.send_mail_best_effort(&app, "signUpSuccess", &pending.locale, handle.as_str()).await;
+        if app.settings.signup_flow == SignupFlow::Link {
+            return Ok(CompleteOutcome::Page(self.click_through_page(&app, handle.as_str(), &code)));
+        }
+        let mut issued = self.issue(&app, &row, handle.as_str(), now).await?;
+        issued.signed_user_token = Some(self.signed_user_token(&app, handle.as_str(), &code, &meta, now).await?);
+        Ok(CompleteOutcome::Issued(issued))
+    }
+
+    fn click_through_page(&self, app: &App, handle: &str, code: &str) -> String {
+        use crate::notify::templates::{Vars, default_template, render};
+        let Some(t) = default_template("clickThrough") else {
+            return String::new();
+        };
+        render(
+            &t,
+            &Vars {
+                handle,
+                code,
+                app_name: &app.row.name,
+                link: "",
+            },
+        )
+        .html
+    }
+}

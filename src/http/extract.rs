@@ -1,0 +1,195 @@
+//! Our own extractor for the CosyncJWT routes, so every rejection uses the protocol's error
+//! shape. Bodies may be JSON, form-encoded, or form without a Content-Type (Swift); fields
+//! are typed strictly: an object or array where a string belongs is 602.
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, Request};
+use axum::http::{HeaderMap, header};
+use secrecy::SecretString;
+use serde_json::Value;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use super::error::WireError;
+use crate::domain::auth::{Caller, Presented};
+use crate::domain::{Core, Error};
+
+/// Largest request body accepted.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+/// Largest single field (metaData has its own, larger limit).
+pub const MAX_FIELD_BYTES: usize = 4 * 1024;
+pub const MAX_METADATA_FIELD_BYTES: usize = 16 * 1024;
+
+/// One field as it arrived.
+#[derive(Debug, Clone)]
+enum Field {
+    Text(String),
+    Number(String),
+    Bool(bool),
+    Null,
+    /// An object or array: never acceptable where the protocol expects a scalar.
+    Structured,
+}
+
+/// The request's fields: the body's, or for GET routes the query string's.
+#[derive(Debug, Default)]
+pub struct Fields(HashMap<String, Field>);
+
+impl Fields {
+    fn from_form(bytes: &[u8]) -> Result<Self, Error> {
+        let mut map = HashMap::new();
+        for (k, v) in form_urlencoded::parse(bytes) {
+            if map.insert(k.into_owned(), Field::Text(v.into_owned())).is_some() {
+                return Err(Error::InvalidData);
+            }
+        }
+        Ok(Self(map))
+    }
+
+    fn from_json(bytes: &[u8]) -> Result<Self, Error> {
+        let Ok(Value::Object(obj)) = serde_json::from_slice::<Value>(bytes) else {
+            return Err(Error::InvalidData);
+        };
+        let map = obj
+            .into_iter()
+            .map(|(k, v)| {
+                let f = match v {
+                    Value::String(s) => Field::Text(s),
+                    Value::Number(n) => Field::Number(n.to_string()),
+                    Value::Bool(b) => Field::Bool(b),
+                    Value::Null => Field::Null,
+                    Value::Array(_) | Value::Object(_) => Field::Structured,
+                };
+                (k, f)
+            })
+            .collect();
+        Ok(Self(map))
+    }
+
+    /// A text field; absent or empty is `None`, the wrong type or an oversized value is 602.
+    pub fn text(&self, name: &str) -> Result<Option<String>, Error> {
+        let limit = if name == "metaData" {
+            MAX_METADATA_FIELD_BYTES
+        } else {
+            MAX_FIELD_BYTES
+        };
+        let value = match self.0.get(name) {
+            None | Some(Field::Null) => return Ok(None),
+            Some(Field::Text(s)) => s.clone(),
+            Some(Field::Number(n)) => n.clone(),
+            Some(Field::Bool(b)) => b.to_string(),
+            Some(Field::Structured) => return Err(Error::InvalidData),
+        };
+        if value.len() > limit {
+            return Err(Error::InvalidData);
+        }
+        Ok(Some(value).filter(|v| !v.is_empty()))
+    }
+
+    /// A field the route cannot do without: absent or empty is 403.
+    pub fn required(&self, name: &str) -> Result<String, Error> {
+        self.text(name)?.ok_or(Error::MissingParameter)
+    }
+
+    /// A required secret (password, code): kept out of `Debug` from here on.
+    pub fn required_secret(&self, name: &str) -> Result<SecretString, Error> {
+        self.required(name).map(SecretString::from)
+    }
+
+    /// `true`/`"true"` is true, anything else false (spec §1.6 `twoFactor`).
+    pub fn flag(&self, name: &str) -> Result<bool, Error> {
+        Ok(self.text(name)?.as_deref() == Some("true"))
+    }
+}
+
+/// A parsed CosyncJWT request: verified caller and fields.
+pub struct CosyncRequest {
+    pub caller: Caller,
+    pub fields: Fields,
+    pub now: i64,
+}
+
+fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers.get(name).and_then(|v| v.to_str().ok()).filter(|v| !v.is_empty())
+}
+
+/// Milliseconds since the Unix epoch; read once per request at the edge.
+pub fn now_ms() -> i64 {
+    let d = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+impl FromRequest<Arc<Core>> for CosyncRequest {
+    type Rejection = WireError;
+
+    async fn from_request(req: Request, core: &Arc<Core>) -> Result<Self, Self::Rejection> {
+        let now = now_ms();
+        let (parts, body) = req.into_parts();
+        let query = Fields::from_form(parts.uri.query().unwrap_or("").as_bytes())
+            .unwrap_or_default();
+        let query_token = query.text("appToken").ok().flatten();
+        let presented = Presented {
+            server_secret: header_str(&parts.headers, "server-secret"),
+            app_token: header_str(&parts.headers, "app-token"),
+            access_token: header_str(&parts.headers, "access-token"),
+            query_app_token: query_token.as_deref(),
+        };
+        let caller = core.resolve_caller(&presented, now)?;
+        let bytes: Bytes = axum::body::to_bytes(body, MAX_BODY_BYTES)
+            .await
+            .map_err(|_| Error::InvalidData)?;
+        let fields = if parts.method == axum::http::Method::GET {
+            query
+        } else {
+            let json = parts
+                .headers
+                .get(header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|ct| ct.trim_start().to_ascii_lowercase().starts_with("application/json"));
+            if json {
+                Fields::from_json(&bytes)?
+            } else if bytes.iter().all(u8::is_ascii_whitespace) {
+                Fields::default()
+            } else {
+                Fields::from_form(&bytes)?
+            }
+        };
+        Ok(Self {
+            caller,
+            fields,
+            now,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn form_decoding_follows_node_querystring() {
+        let f = Fields::from_form(b"handle=a%2Bb@x.de&metaData={\"a\": \"b c\"}&x=1+2&bad=%zz").unwrap();
+        assert_eq!(f.text("handle").unwrap().unwrap(), "a+b@x.de");
+        assert_eq!(f.text("metaData").unwrap().unwrap(), "{\"a\": \"b c\"}");
+        assert_eq!(f.text("x").unwrap().unwrap(), "1 2");
+        assert_eq!(f.text("bad").unwrap().unwrap(), "%zz");
+        assert!(Fields::from_form(b"a=1&a=2").is_err());
+    }
+
+    #[test]
+    fn json_fields_are_typed_strictly() {
+        let f = Fields::from_json(br#"{"code": 123456, "twoFactor": true, "handle": {"$ne": 1}, "n": null, "e": ""}"#).unwrap();
+        assert_eq!(f.text("code").unwrap().unwrap(), "123456");
+        assert!(f.flag("twoFactor").unwrap());
+        assert_eq!(f.text("handle"), Err(Error::InvalidData));
+        assert_eq!(f.text("n").unwrap(), None);
+        assert_eq!(f.required("e"), Err(Error::MissingParameter));
+        assert_eq!(f.required("missing"), Err(Error::MissingParameter));
+        assert!(Fields::from_json(b"[1,2]").is_err());
+        assert!(Fields::from_json(b"{bad").is_err());
+        let long = format!(r#"{{"handle": "{}"}}"#, "a".repeat(MAX_FIELD_BYTES + 1));
+        assert_eq!(Fields::from_json(long.as_bytes()).unwrap().text("handle"), Err(Error::InvalidData));
+    }
+}
