@@ -106,7 +106,10 @@ impl Settings {
         let env_parse = |name: &str| -> Result<Option<String>, ConfigError> {
             Ok(env(name).filter(|v| !v.is_empty()))
         };
-        fn num<T: std::str::FromStr>(name: &str, v: Option<String>) -> Result<Option<T>, ConfigError> {
+        fn num<T: std::str::FromStr>(
+            name: &str,
+            v: Option<String>,
+        ) -> Result<Option<T>, ConfigError> {
             v.map(|s| {
                 s.trim().parse::<T>().map_err(|_| ConfigError::Env {
                     name: name.to_owned(),
@@ -122,7 +125,10 @@ impl Settings {
         let database_url = env_parse("TESSERA_DATABASE_URL")?
             .or(f.database_url)
             .unwrap_or_else(|| {
-                format!("sqlite://{}?mode=rwc", data_dir.join("tessera.db").display())
+                format!(
+                    "sqlite://{}?mode=rwc",
+                    data_dir.join("tessera.db").display()
+                )
             });
         let log_format = match env_parse("TESSERA_LOG_FORMAT")? {
             Some(v) => match v.as_str() {
@@ -139,10 +145,14 @@ impl Settings {
         };
         macro_rules! pick {
             ($name:literal, $field:expr, $default:expr) => {
-                num($name, env_parse($name)?)?.or($field).unwrap_or($default)
+                num($name, env_parse($name)?)?
+                    .or($field)
+                    .unwrap_or($default)
             };
         }
-        let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
+        let cores = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2);
         let s = Settings {
             database_url: SecretString::from(database_url),
             listen: env_parse("TESSERA_LISTEN")?
@@ -157,7 +167,9 @@ impl Settings {
             public_url: env_parse("TESSERA_PUBLIC_URL")?
                 .or(f.public_url)
                 .map(|u| u.trim_end_matches('/').to_owned()),
-            smtp_url: env_parse("TESSERA_SMTP_URL")?.or(f.smtp_url).map(SecretString::from),
+            smtp_url: env_parse("TESSERA_SMTP_URL")?
+                .or(f.smtp_url)
+                .map(SecretString::from),
             mail_from: env_parse("TESSERA_MAIL_FROM")?
                 .or(f.mail_from)
                 .unwrap_or_else(|| "Tessera <no-reply@localhost>".into()),
@@ -165,14 +177,30 @@ impl Settings {
             argon2_iterations: pick!("TESSERA_ARGON2_ITERATIONS", f.argon2_iterations, 2),
             hash_workers: pick!("TESSERA_HASH_WORKERS", f.hash_workers, cores),
             hash_queue: pick!("TESSERA_HASH_QUEUE", f.hash_queue, cores * 32),
-            access_token_ttl_secs: pick!("TESSERA_ACCESS_TOKEN_TTL_SECS", f.access_token_ttl_secs, 24 * 3600),
-            signup_code_ttl_secs: pick!("TESSERA_SIGNUP_CODE_TTL_SECS", f.signup_code_ttl_secs, 48 * 3600),
+            access_token_ttl_secs: pick!(
+                "TESSERA_ACCESS_TOKEN_TTL_SECS",
+                f.access_token_ttl_secs,
+                24 * 3600
+            ),
+            signup_code_ttl_secs: pick!(
+                "TESSERA_SIGNUP_CODE_TTL_SECS",
+                f.signup_code_ttl_secs,
+                48 * 3600
+            ),
             reset_code_ttl_secs: pick!("TESSERA_RESET_CODE_TTL_SECS", f.reset_code_ttl_secs, 3600),
-            invite_code_ttl_secs: pick!("TESSERA_INVITE_CODE_TTL_SECS", f.invite_code_ttl_secs, 7 * 24 * 3600),
+            invite_code_ttl_secs: pick!(
+                "TESSERA_INVITE_CODE_TTL_SECS",
+                f.invite_code_ttl_secs,
+                7 * 24 * 3600
+            ),
             code_max_attempts: pick!("TESSERA_CODE_MAX_ATTEMPTS", f.code_max_attempts, 5),
             attempt_window_secs: pick!("TESSERA_ATTEMPT_WINDOW_SECS", f.attempt_window_secs, 3600),
             db_max_connections: pick!("TESSERA_DB_MAX_CONNECTIONS", f.db_max_connections, 8),
-            db_acquire_timeout_secs: pick!("TESSERA_DB_ACQUIRE_TIMEOUT_SECS", f.db_acquire_timeout_secs, 5),
+            db_acquire_timeout_secs: pick!(
+                "TESSERA_DB_ACQUIRE_TIMEOUT_SECS",
+                f.db_acquire_timeout_secs,
+                5
+            ),
             data_dir,
             log_format,
         };
@@ -197,7 +225,9 @@ impl Settings {
             }
         }
         if self.db_max_connections == 0 {
-            return Err(ConfigError::Invalid("db_max_connections must be positive".into()));
+            return Err(ConfigError::Invalid(
+                "db_max_connections must be positive".into(),
+            ));
         }
         Ok(())
     }
@@ -221,12 +251,24 @@ impl std::fmt::Debug for Settings {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Settings")
             .field("data_dir", &self.data_dir)
-            .field("database_url", &redact_url(self.database_url.expose_secret()))
+            .field(
+                "database_url",
+                &redact_url(self.database_url.expose_secret()),
+            )
             .field("listen", &self.listen)
-            .field("master_key", &self.master_key.as_ref().map(|_| "[redacted]"))
+            .field(
+                "master_key",
+                &self.master_key.as_ref().map(|_| "[redacted]"),
+            )
             .field("master_key_file", &self.master_key_file)
             .field("public_url", &self.public_url)
-            .field("smtp_url", &self.smtp_url.as_ref().map(|u| redact_url(u.expose_secret())))
+            .field(
+                "smtp_url",
+                &self
+                    .smtp_url
+                    .as_ref()
+                    .map(|u| redact_url(u.expose_secret())),
+            )
             .field("mail_from", &self.mail_from)
             .field("argon2_memory_kib", &self.argon2_memory_kib)
             .field("argon2_iterations", &self.argon2_iterations)
@@ -260,8 +302,10 @@ mod tests {
             path: "t".into(),
             message: e.message().to_owned(),
         })?;
-        let env: HashMap<String, String> =
-            env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let env: HashMap<String, String> = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         Settings::build(f, |k| env.get(k).cloned())
     }
 
@@ -302,14 +346,24 @@ mod tests {
         let s = build(
             "",
             &[
-                ("TESSERA_MASTER_KEY", "c2VjcmV0LW1hc3Rlci1rZXktdmFsdWUtMTIzNDU2Nzg="),
-                ("TESSERA_DATABASE_URL", "postgres://app:hunter2pw@db/tessera"),
+                (
+                    "TESSERA_MASTER_KEY",
+                    "c2VjcmV0LW1hc3Rlci1rZXktdmFsdWUtMTIzNDU2Nzg=",
+                ),
+                (
+                    "TESSERA_DATABASE_URL",
+                    "postgres://app:hunter2pw@db/tessera",
+                ),
                 ("TESSERA_SMTP_URL", "smtps://mailer:smtp-pass-77@mail:465"),
             ],
         )
         .unwrap();
         let shown = format!("{s:?}");
-        for secret in ["c2VjcmV0LW1hc3Rlci1rZXktdmFsdWUtMTIzNDU2Nzg=", "hunter2pw", "smtp-pass-77"] {
+        for secret in [
+            "c2VjcmV0LW1hc3Rlci1rZXktdmFsdWUtMTIzNDU2Nzg=",
+            "hunter2pw",
+            "smtp-pass-77",
+        ] {
             assert!(!shown.contains(secret), "{secret} leaked in {shown}");
         }
         assert!(shown.contains("postgres://app:***@db/tessera"));

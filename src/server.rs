@@ -1,12 +1,12 @@
 //! Start-up and shutdown: the master key, the store, the service, the listener.
 
 use anyhow::Context;
+use axum::ServiceExt as _;
 use secrecy::ExposeSecret;
 use std::io::Write;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
-use axum::ServiceExt as _;
 use tower::Layer as _;
 
 use crate::config::Settings;
@@ -29,7 +29,8 @@ pub fn load_master_key(settings: &Settings) -> anyhow::Result<MasterKey> {
     if let Some(path) = &settings.master_key_file {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("reading master key file {}", path.display()))?;
-        return MasterKey::from_base64(&text).with_context(|| format!("master key file {}", path.display()));
+        return MasterKey::from_base64(&text)
+            .with_context(|| format!("master key file {}", path.display()));
     }
     let path = settings.data_dir.join(MASTER_KEY_FILE);
     if !path.exists() {
@@ -42,7 +43,8 @@ pub fn load_master_key(settings: &Settings) -> anyhow::Result<MasterKey> {
             return Ok(key);
         }
     }
-    let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    let text =
+        std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
     MasterKey::from_base64(&text).with_context(|| format!("master key file {}", path.display()))
 }
 
@@ -112,9 +114,17 @@ pub async fn build_core(settings: &Settings, public_url: String) -> anyhow::Resu
         code_max_attempts: settings.code_max_attempts,
         attempt_window_secs: settings.attempt_window_secs,
     };
-    let core = Core::new(Arc::new(store), keyring, hasher, mailer, policy, public_url, now_ms())
-        .await
-        .map_err(|e| anyhow::anyhow!("starting the service: {e}"))?;
+    let core = Core::new(
+        Arc::new(store),
+        keyring,
+        hasher,
+        mailer,
+        policy,
+        public_url,
+        now_ms(),
+    )
+    .await
+    .map_err(|e| anyhow::anyhow!("starting the service: {e}"))?;
     Ok(Arc::new(core))
 }
 
@@ -128,9 +138,12 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     let app = crate::http::router(core);
     let service = tower::util::MapRequestLayer::new(crate::http::normalize_path).layer(app);
     tracing::info!(address = %bound, database = if settings.is_sqlite() { "sqlite" } else { "postgres" }, "listening");
-    axum::serve(listener, service.into_make_service_with_connect_info::<std::net::SocketAddr>())
-        .with_graceful_shutdown(shutdown_signal())
-        .await?;
+    axum::serve(
+        listener,
+        service.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown_signal())
+    .await?;
     tracing::info!("stopped");
     Ok(())
 }

@@ -12,7 +12,11 @@ use crate::domain::settings::{AppSettings, SignupFlow};
 use crate::http::extract::now_ms;
 
 #[derive(Debug, Parser)]
-#[command(name = "tessera", version, about = "Self-hosted identity service (CosyncJWT protocol, RS256 JWTs)")]
+#[command(
+    name = "tessera",
+    version,
+    about = "Self-hosted identity service (CosyncJWT protocol, RS256 JWTs)"
+)]
 pub struct Cli {
     /// TOML configuration file; TESSERA_* environment variables override it.
     #[arg(long, global = true, value_name = "FILE")]
@@ -103,7 +107,14 @@ pub async fn run_app_command(settings: &Settings, cmd: AppCommand) -> anyhow::Re
                 KeyBitsArg::B4096 => RsaBits::B4096,
             };
             let created = core
-                .create_app(NewApp { name, settings, key_bits }, now)
+                .create_app(
+                    NewApp {
+                        name,
+                        settings,
+                        key_bits,
+                    },
+                    now,
+                )
                 .await
                 .map_err(|e| anyhow::anyhow!("creating the app: {e}"))?;
             println!("{}", serde_json::to_string(&created)?);
@@ -120,7 +131,13 @@ pub async fn run_app_command(settings: &Settings, cmd: AppCommand) -> anyhow::Re
                 println!("{:<32}  {:<9}  {:<6}  NAME", "APP ID", "STATUS", "FLOW");
                 for a in apps {
                     let flow = serde_json::to_value(a.settings.signup_flow)?;
-                    println!("{:<32}  {:<9}  {:<6}  {}", a.id(), a.row.status, flow.as_str().unwrap_or(""), a.row.name);
+                    println!(
+                        "{:<32}  {:<9}  {:<6}  {}",
+                        a.id(),
+                        a.row.status,
+                        flow.as_str().unwrap_or(""),
+                        a.row.name
+                    );
                 }
             }
         }
@@ -134,7 +151,15 @@ pub async fn run_app_command(settings: &Settings, cmd: AppCommand) -> anyhow::Re
                 })
                 .collect::<anyhow::Result<Vec<_>>>()?;
             let app = core.update_app(&app_id, &changes, now).await?;
-            println!("{}", serde_json::to_string(&core.application_view(app.id()).await.map_err(|e| anyhow::anyhow!("{e}"))?)?);
+            println!(
+                "{}",
+                serde_json::to_string(
+                    &core
+                        .application_view(app.id())
+                        .await
+                        .map_err(|e| anyhow::anyhow!("{e}"))?
+                )?
+            );
         }
         AppCommand::Show { app_id } => {
             let view = core

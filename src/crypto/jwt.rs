@@ -115,12 +115,18 @@ impl ServerTokens {
 
     /// Verifies a token of kind `want`: algorithm and key are pinned (never read from the
     /// token), the kind must match, and an `exp` is required for every kind but `App`.
-    pub fn verify(&self, token: &str, want: TokenKind, now_secs: i64) -> Result<ServerClaims, TokenError> {
+    pub fn verify(
+        &self,
+        token: &str,
+        want: TokenKind,
+        now_secs: i64,
+    ) -> Result<ServerClaims, TokenError> {
         if token.len() > MAX_TOKEN_LEN {
             return Err(TokenError::Malformed);
         }
         let mut parts = token.split('.');
-        let (Some(h), Some(c), Some(s), None) = (parts.next(), parts.next(), parts.next(), parts.next())
+        let (Some(h), Some(c), Some(s), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
         else {
             return Err(TokenError::Malformed);
         };
@@ -177,23 +183,53 @@ mod tests {
     fn round_trip_and_kind_pinning() {
         let t = tokens();
         let tok = t.issue(&access(1000)).unwrap();
-        assert_eq!(t.verify(&tok, TokenKind::Access, 900).unwrap(), access(1000));
+        assert_eq!(
+            t.verify(&tok, TokenKind::Access, 900).unwrap(),
+            access(1000)
+        );
         assert_eq!(t.verify(&tok, TokenKind::Login, 900), Err(TokenError::Kind));
         assert_eq!(t.verify(&tok, TokenKind::App, 900), Err(TokenError::Kind));
-        assert_eq!(t.verify(&tok, TokenKind::Access, 2000), Err(TokenError::Expired));
+        assert_eq!(
+            t.verify(&tok, TokenKind::Access, 2000),
+            Err(TokenError::Expired)
+        );
     }
 
     #[test]
     fn refuses_foreign_key_alg_none_and_tampering() {
         let t = tokens();
         let tok = t.issue(&access(1000)).unwrap();
-        assert_eq!(tokens().verify(&tok, TokenKind::Access, 0), Err(TokenError::Signature));
+        assert_eq!(
+            tokens().verify(&tok, TokenKind::Access, 0),
+            Err(TokenError::Signature)
+        );
         let parts: Vec<&str> = tok.split('.').collect();
-        let none = format!("{}.{}.", b64url(br#"{"alg":"none","typ":"JWT","kid":"k1"}"#), parts[1]);
-        assert_eq!(t.verify(&none, TokenKind::Access, 0), Err(TokenError::Header));
-        let forged = format!("{}.{}.{}", parts[0], b64url(br#"{"typ":"access","scope":"user","appId":"b","iat":0,"exp":1000}"#), parts[2]);
-        assert_eq!(t.verify(&forged, TokenKind::Access, 0), Err(TokenError::Signature));
-        assert_eq!(t.verify(&"a".repeat(5000), TokenKind::Access, 0), Err(TokenError::Malformed));
-        assert_eq!(t.verify("a.b", TokenKind::Access, 0), Err(TokenError::Malformed));
+        let none = format!(
+            "{}.{}.",
+            b64url(br#"{"alg":"none","typ":"JWT","kid":"k1"}"#),
+            parts[1]
+        );
+        assert_eq!(
+            t.verify(&none, TokenKind::Access, 0),
+            Err(TokenError::Header)
+        );
+        let forged = format!(
+            "{}.{}.{}",
+            parts[0],
+            b64url(br#"{"typ":"access","scope":"user","appId":"b","iat":0,"exp":1000}"#),
+            parts[2]
+        );
+        assert_eq!(
+            t.verify(&forged, TokenKind::Access, 0),
+            Err(TokenError::Signature)
+        );
+        assert_eq!(
+            t.verify(&"a".repeat(5000), TokenKind::Access, 0),
+            Err(TokenError::Malformed)
+        );
+        assert_eq!(
+            t.verify("a.b", TokenKind::Access, 0),
+            Err(TokenError::Malformed)
+        );
     }
 }

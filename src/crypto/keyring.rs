@@ -190,7 +190,10 @@ mod tests {
     fn seal_open_round_trip_and_context_binding() {
         let k = ring();
         let sealed = k.seal_str("users.handle:1", "alice@example.com").unwrap();
-        assert_eq!(k.open_str("users.handle:1", &sealed).unwrap(), "alice@example.com");
+        assert_eq!(
+            k.open_str("users.handle:1", &sealed).unwrap(),
+            "alice@example.com"
+        );
         assert!(k.open_str("users.handle:2", &sealed).is_err());
         let mut tampered = sealed.clone();
         let last = tampered.len() - 1;
@@ -208,10 +211,19 @@ mod tests {
     #[test]
     fn blind_index_is_deterministic_and_keyed() {
         let k = ring();
-        assert_eq!(k.blind_index("h", "app", "a@b.c"), k.blind_index("h", "app", "a@b.c"));
-        assert_ne!(k.blind_index("h", "app", "a@b.c"), k.blind_index("h", "app2", "a@b.c"));
+        assert_eq!(
+            k.blind_index("h", "app", "a@b.c"),
+            k.blind_index("h", "app", "a@b.c")
+        );
+        assert_ne!(
+            k.blind_index("h", "app", "a@b.c"),
+            k.blind_index("h", "app2", "a@b.c")
+        );
         assert_ne!(k.blind_index("h", "ab", "c"), k.blind_index("h", "a", "bc"));
-        assert_ne!(k.blind_index("h", "app", "a@b.c"), ring().blind_index("h", "app", "a@b.c"));
+        assert_ne!(
+            k.blind_index("h", "app", "a@b.c"),
+            ring().blind_index("h", "app", "a@b.c")
+        );
     }
 
     #[test]

@@ -51,9 +51,14 @@ pub struct RsaPublic {
 impl RsaPublic {
     /// Parses an RSA public key from SPKI (or PKCS#1) DER.
     pub fn from_spki_der(der: &[u8]) -> Result<Self, CryptoError> {
-        let key = aws_lc_rs::rsa::PublicKey::from_der(der).map_err(|e| CryptoError::Key(e.to_string()))?;
+        let key = aws_lc_rs::rsa::PublicKey::from_der(der)
+            .map_err(|e| CryptoError::Key(e.to_string()))?;
         let comps = PublicKeyComponents::<Vec<u8>>::from(&key);
-        let spki = key.as_der().map_err(|_| CryptoError::Failed)?.as_ref().to_vec();
+        let spki = key
+            .as_der()
+            .map_err(|_| CryptoError::Failed)?
+            .as_ref()
+            .to_vec();
         Ok(Self {
             spki_der: spki,
             n: comps.n,
@@ -68,7 +73,11 @@ impl RsaPublic {
 
     /// RFC 7638 JWK thumbprint (SHA-256, base64url): a stable `kid` derived from the key itself.
     pub fn thumbprint(&self) -> String {
-        let canonical = format!(r#"{{"e":"{}","kty":"RSA","n":"{}"}}"#, b64url(&self.e), b64url(&self.n));
+        let canonical = format!(
+            r#"{{"e":"{}","kty":"RSA","n":"{}"}}"#,
+            b64url(&self.e),
+            b64url(&self.n)
+        );
         b64url(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, canonical.as_bytes()).as_ref())
     }
 
@@ -91,7 +100,11 @@ impl RsaPublic {
             e: self.e.as_slice(),
         };
         comps
-            .verify(&signature::RSA_PKCS1_2048_8192_SHA256, message, signature_bytes)
+            .verify(
+                &signature::RSA_PKCS1_2048_8192_SHA256,
+                message,
+                signature_bytes,
+            )
             .is_ok()
     }
 }

@@ -53,7 +53,10 @@ mod tests {
     fn app_ids_are_uuid_v4_hex() {
         let id = app_id().unwrap();
         assert_eq!(id.len(), 32);
-        assert!(id.chars().all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()));
+        assert!(
+            id.chars()
+                .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase())
+        );
         assert_eq!(&id[12..13], "4");
         assert_ne!(id, app_id().unwrap());
     }

@@ -68,7 +68,12 @@ pub enum UpdateError {
 impl Core {
     /// Loads an app; unknown → 401 (spec §3 "Every route that loads the app answers 401").
     pub async fn app(&self, app_id: &str) -> Result<App> {
-        let row = self.store.app_get(app_id).await.found()?.ok_or(Error::AppNotFound)?;
+        let row = self
+            .store
+            .app_get(app_id)
+            .await
+            .found()?
+            .ok_or(Error::AppNotFound)?;
         let settings = AppSettings::from_json(&row.settings)
             .map_err(|e| Error::Internal(format!("stored settings of app {}: {e}", row.id)))?;
         Ok(App { row, settings })
@@ -140,7 +145,12 @@ impl Core {
 
     /// Applies `NAME=VALUE` changes atomically (all or none). `name` and `status` are
     /// columns; everything else is a setting of spec §6.
-    pub async fn update_app(&self, app_id: &str, changes: &[(String, String)], now: i64) -> Result<App, UpdateError> {
+    pub async fn update_app(
+        &self,
+        app_id: &str,
+        changes: &[(String, String)],
+        now: i64,
+    ) -> Result<App, UpdateError> {
         let mut app = match self.app(app_id).await {
             Ok(a) => a,
             Err(Error::AppNotFound) => return Err(UpdateError::NotFound(app_id.to_owned())),
@@ -151,13 +161,19 @@ impl Core {
                 "name" => {
                     let v = value.trim();
                     if v.is_empty() || v.chars().count() > 200 || v.chars().any(char::is_control) {
-                        return Err(SettingError("name must be 1-200 printable characters".into()).into());
+                        return Err(
+                            SettingError("name must be 1-200 printable characters".into()).into(),
+                        );
                     }
                     app.row.name = v.to_owned();
                 }
                 "status" => {
-                    if ![STATUS_ACTIVE, STATUS_INACTIVE, STATUS_MIGRATED].contains(&value.as_str()) {
-                        return Err(SettingError("status must be active, inactive or migrated".into()).into());
+                    if ![STATUS_ACTIVE, STATUS_INACTIVE, STATUS_MIGRATED].contains(&value.as_str())
+                    {
+                        return Err(SettingError(
+                            "status must be active, inactive or migrated".into(),
+                        )
+                        .into());
                     }
                     app.row.status = value.clone();
                 }
@@ -173,12 +189,19 @@ impl Core {
     /// `getApplication` (spec §3.20): every public setting, never a secret or key.
     pub async fn application_view(&self, app_id: &str) -> Result<Value> {
         let app = self.app(app_id).await?;
-        let mut doc = serde_json::to_value(&app.settings).map_err(|e| Error::Internal(e.to_string()))?;
+        let mut doc =
+            serde_json::to_value(&app.settings).map_err(|e| Error::Internal(e.to_string()))?;
         if let Some(obj) = doc.as_object_mut() {
             obj.insert("name".into(), Value::String(app.row.name.clone()));
             obj.insert("status".into(), Value::String(app.row.status.clone()));
-            obj.insert("createdAt".into(), Value::String(iso_millis(app.row.created_at)));
-            obj.insert("updatedAt".into(), Value::String(iso_millis(app.row.updated_at)));
+            obj.insert(
+                "createdAt".into(),
+                Value::String(iso_millis(app.row.created_at)),
+            );
+            obj.insert(
+                "updatedAt".into(),
+                Value::String(iso_millis(app.row.updated_at)),
+            );
         }
         Ok(doc)
     }
@@ -245,7 +268,13 @@ pub fn settings_map(settings: &AppSettings) -> Map<String, Value> {
 mod tests {
     #[test]
     fn iso_dates_have_milliseconds() {
-        assert_eq!(super::iso_millis(1_719_915_072_000), "2024-07-02T10:11:12.000Z");
-        assert_eq!(super::iso_millis(1_719_915_072_345), "2024-07-02T10:11:12.345Z");
+        assert_eq!(
+            super::iso_millis(1_719_915_072_000),
+            "2024-07-02T10:11:12.000Z"
+        );
+        assert_eq!(
+            super::iso_millis(1_719_915_072_345),
+            "2024-07-02T10:11:12.345Z"
+        );
     }
 }

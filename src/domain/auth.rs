@@ -70,7 +70,10 @@ impl Core {
         }
         let mut caller = Caller::default();
         if let Some(t) = p.app_token {
-            caller.app_id = Some(self.verify_app_token(t, now).ok_or(Error::InvalidAppToken)?);
+            caller.app_id = Some(
+                self.verify_app_token(t, now)
+                    .ok_or(Error::InvalidAppToken)?,
+            );
             caller.app_scope = true;
         }
         if let Some(t) = p.access_token {
@@ -100,7 +103,9 @@ impl Core {
             }
         }
         if let (Some(t), None) = (p.query_app_token, p.app_token) {
-            let app_id = self.verify_app_token(t, now).ok_or(Error::InvalidAppToken)?;
+            let app_id = self
+                .verify_app_token(t, now)
+                .ok_or(Error::InvalidAppToken)?;
             if caller.app_id.as_ref().is_some_and(|a| *a != app_id) {
                 return Err(Error::InvalidAppToken);
             }

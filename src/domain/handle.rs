@@ -93,10 +93,19 @@ mod tests {
 
     #[test]
     fn email_handles_are_trimmed_and_lower_cased() {
-        assert_eq!(Handle::parse("  Alice@Example.COM\t").unwrap().as_str(), "alice@example.com");
-        assert_eq!(Handle::parse("Ünïcode@x.de").unwrap().as_str(), "ünïcode@x.de");
+        assert_eq!(
+            Handle::parse("  Alice@Example.COM\t").unwrap().as_str(),
+            "alice@example.com"
+        );
+        assert_eq!(
+            Handle::parse("Ünïcode@x.de").unwrap().as_str(),
+            "ünïcode@x.de"
+        );
         // A decomposed "e" + combining acute equals the precomposed form after NFC.
-        assert_eq!(Handle::parse("e\u{301}@x.de").unwrap(), Handle::parse("\u{e9}@x.de").unwrap());
+        assert_eq!(
+            Handle::parse("e\u{301}@x.de").unwrap(),
+            Handle::parse("\u{e9}@x.de").unwrap()
+        );
         // The Kelvin sign is canonically K, so it cannot open a second account.
         assert_eq!(Handle::parse("\u{212A}@x.de").unwrap().as_str(), "k@x.de");
     }
@@ -106,7 +115,10 @@ mod tests {
         let raw = "ANON_5F3C2A1B-0000-4000-8000-ABCDEFABCDEF";
         assert_eq!(Handle::parse(raw).unwrap().as_str(), raw);
         assert!(Handle::parse(raw).unwrap().is_anonymous());
-        assert_eq!(Handle::parse_anonymous("bob@x.de"), Err(Error::InvalidCredentials));
+        assert_eq!(
+            Handle::parse_anonymous("bob@x.de"),
+            Err(Error::InvalidCredentials)
+        );
     }
 
     #[test]

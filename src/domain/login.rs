@@ -25,7 +25,10 @@ impl Core {
         let user = self.find_user(app_id, &handle).await?;
         let verified = self
             .hasher
-            .verify(&input.password, user.as_ref().and_then(|u| u.password_hash.as_deref()))
+            .verify(
+                &input.password,
+                user.as_ref().and_then(|u| u.password_hash.as_deref()),
+            )
             .await?;
         let Some(mut user) = user else {
             // Spec §3.1 step 5: a pending signup answers 608.

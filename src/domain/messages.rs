@@ -44,7 +44,13 @@ impl Core {
     }
 
     /// Sends a message whose failure must not undo what was already done (welcome mails).
-    pub async fn send_mail_best_effort(&self, app: &App, name: &'static str, locale: &str, to: &str) {
+    pub async fn send_mail_best_effort(
+        &self,
+        app: &App,
+        name: &'static str,
+        locale: &str,
+        to: &str,
+    ) {
         if let Err(e) = self.send_mail(app, name, locale, to, "", "").await {
             tracing::warn!(kind = name, error = %e, "optional mail not sent");
         }

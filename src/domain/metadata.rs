@@ -56,7 +56,10 @@ pub fn parse_input(text: Option<&str>) -> Result<Map<String, Value>, Error> {
 
 /// Keeps only the declared fields of `input`: each must be a string (trimmed); a required
 /// field that is absent or empty fails. Undeclared keys are dropped (spec §3.4).
-pub fn validate(fields: &[MetaField], input: &Map<String, Value>) -> Result<Map<String, Value>, Error> {
+pub fn validate(
+    fields: &[MetaField],
+    input: &Map<String, Value>,
+) -> Result<Map<String, Value>, Error> {
     let mut out = Map::new();
     for f in fields {
         match get_path(input, &f.path) {
@@ -91,7 +94,11 @@ pub struct ClaimInput<'a> {
 /// metadata top-level keys; a required field that is empty fails with 604.
 pub fn user_claims(input: &ClaimInput<'_>) -> Result<Map<String, Value>, Error> {
     let s = input.settings;
-    let hours = if s.user_jwt_expiration <= 0 { 1 } else { s.user_jwt_expiration };
+    let hours = if s.user_jwt_expiration <= 0 {
+        1
+    } else {
+        s.user_jwt_expiration
+    };
     let mut claims = Map::new();
     claims.insert("aud".into(), Value::String(s.audience().to_owned()));
     claims.insert("sub".into(), Value::String(input.handle.to_owned()));
@@ -107,7 +114,9 @@ pub fn user_claims(input: &ClaimInput<'_>) -> Result<Map<String, Value>, Error> 
         let value = if input.anonymous {
             Some(format!("ANON_{}", f.field_name))
         } else {
-            get_path(&m, &f.path).and_then(Value::as_str).map(str::to_owned)
+            get_path(&m, &f.path)
+                .and_then(Value::as_str)
+                .map(str::to_owned)
         };
         match value {
             Some(v) if !v.is_empty() => set_path(&mut m, &f.path, Value::String(v)),
@@ -118,10 +127,10 @@ pub fn user_claims(input: &ClaimInput<'_>) -> Result<Map<String, Value>, Error> 
     if email {
         claims.insert("email".into(), Value::String(input.handle.to_owned()));
     }
-    if s.user_names_enabled {
-        if let Some(name) = input.user_name {
-            m.insert("userName".into(), Value::String(name.to_owned()));
-        }
+    if s.user_names_enabled
+        && let Some(name) = input.user_name
+    {
+        m.insert("userName".into(), Value::String(name.to_owned()));
     }
     for (k, v) in m {
         if !REGISTERED_CLAIMS.contains(&k.as_str()) {
@@ -152,20 +161,37 @@ mod tests {
 
     #[test]
     fn validate_keeps_declared_string_fields_only() {
-        let fields = [field("user_data.name", "name", true), field("nick", "nick", false)];
+        let fields = [
+            field("user_data.name", "name", true),
+            field("nick", "nick", false),
+        ];
         let input = obj(json!({"user_data": {"name": "  Ann ", "x": 1}, "evil": "y"}));
-        assert_eq!(validate(&fields, &input).unwrap(), obj(json!({"user_data": {"name": "Ann"}})));
-        assert_eq!(validate(&fields, &obj(json!({}))), Err(Error::InvalidMetadata));
+        assert_eq!(
+            validate(&fields, &input).unwrap(),
+            obj(json!({"user_data": {"name": "Ann"}}))
+        );
+        assert_eq!(
+            validate(&fields, &obj(json!({}))),
+            Err(Error::InvalidMetadata)
+        );
         assert_eq!(
             validate(&fields, &obj(json!({"user_data": {"name": {"a": 1}}}))),
             Err(Error::InvalidMetadata)
         );
-        assert_eq!(validate(&fields, &obj(json!({"user_data": {"name": "  "}}))), Err(Error::InvalidMetadata));
+        assert_eq!(
+            validate(&fields, &obj(json!({"user_data": {"name": "  "}}))),
+            Err(Error::InvalidMetadata)
+        );
         assert_eq!(parse_input(Some("[1]")), Err(Error::InvalidMetadata));
         assert_eq!(parse_input(Some("{bad")), Err(Error::InvalidMetadata));
     }
 
-    fn claims(settings: &AppSettings, m: Value, anonymous: bool, user_name: Option<&str>) -> Result<Value, Error> {
+    fn claims(
+        settings: &AppSettings,
+        m: Value,
+        anonymous: bool,
+        user_name: Option<&str>,
+    ) -> Result<Value, Error> {
         user_claims(&ClaimInput {
             settings,
             handle: "ann@x.de",
@@ -182,7 +208,10 @@ mod tests {
         let mut s = AppSettings::default();
         // Step 1-2: aud defaults to "none", email claim on by default, exp = 24 h.
         let c = claims(&s, json!({}), false, None).unwrap();
-        assert_eq!(c, json!({"aud": "none", "sub": "ann@x.de", "exp": 1000 + 24 * 3600, "iat": 1000, "email": "ann@x.de"}));
+        assert_eq!(
+            c,
+            json!({"aud": "none", "sub": "ann@x.de", "exp": 1000 + 24 * 3600, "iat": 1000, "email": "ann@x.de"})
+        );
         // 0 hours means one hour.
         s.user_jwt_expiration = 0;
         s.realm_app_id = "realm-1".into();
@@ -190,21 +219,39 @@ mod tests {
         assert_eq!(c["exp"], 1000 + 3600);
         assert_eq!(c["aud"], "realm-1");
         // Step 4: nested paths, and a field named email takes the handle instead of the claim.
-        s.meta_data = vec![field("user_data.name", "name", true), field("contact.mail", "email", false)];
+        s.meta_data = vec![
+            field("user_data.name", "name", true),
+            field("contact.mail", "email", false),
+        ];
         let c = claims(&s, json!({"user_data": {"name": "Ann"}}), false, None).unwrap();
         assert_eq!(c["user_data"], json!({"name": "Ann"}));
         assert_eq!(c["contact"], json!({"mail": "ann@x.de"}));
         assert!(c.get("email").is_none());
         // Required and empty fails.
-        assert_eq!(claims(&s, json!({}), false, None), Err(Error::InvalidMetadata));
+        assert_eq!(
+            claims(&s, json!({}), false, None),
+            Err(Error::InvalidMetadata)
+        );
         // Anonymous users get placeholders.
         let c = claims(&s, json!({}), true, None).unwrap();
         assert_eq!(c["user_data"]["name"], "ANON_name");
         // Step 5: userName only when the app enables user names.
-        let c = claims(&s, json!({"user_data": {"name": "Ann"}}), false, Some("ann")).unwrap();
+        let c = claims(
+            &s,
+            json!({"user_data": {"name": "Ann"}}),
+            false,
+            Some("ann"),
+        )
+        .unwrap();
         assert!(c.get("userName").is_none());
         s.user_names_enabled = true;
-        let c = claims(&s, json!({"user_data": {"name": "Ann"}}), false, Some("ann")).unwrap();
+        let c = claims(
+            &s,
+            json!({"user_data": {"name": "Ann"}}),
+            false,
+            Some("ann"),
+        )
+        .unwrap();
         assert_eq!(c["userName"], "ann");
     }
 

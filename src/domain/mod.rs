@@ -100,11 +100,20 @@ impl Core {
     }
 
     pub fn public_url(&self) -> String {
-        self.public_url.read().map(|g| g.clone()).unwrap_or_default()
+        self.public_url
+            .read()
+            .map(|g| g.clone())
+            .unwrap_or_default()
     }
 
     /// Issues an access-token for a user.
-    pub fn access_token(&self, app_id: &str, user_id: &str, epoch: i64, now: i64) -> Result<String> {
+    pub fn access_token(
+        &self,
+        app_id: &str,
+        user_id: &str,
+        epoch: i64,
+        now: i64,
+    ) -> Result<String> {
         let now_secs = now / 1000;
         Ok(self.tokens.issue(&ServerClaims {
             typ: TokenKind::Access,
@@ -146,9 +155,10 @@ impl Core {
             .iter()
             .find(|k| k.kid == kid)
             .ok_or_else(|| Error::Internal(format!("app key {kid} missing")))?;
-        let pkcs8 = self
-            .keyring
-            .open(&format!("app_keys.sealed_private:{kid}"), &row.sealed_private)?;
+        let pkcs8 = self.keyring.open(
+            &format!("app_keys.sealed_private:{kid}"),
+            &row.sealed_private,
+        )?;
         let signer = Arc::new(RsaSigner::from_pkcs8(kid, &pkcs8)?);
         if let Ok(mut m) = self.signers.write() {
             m.insert(kid.to_owned(), signer.clone());
@@ -163,7 +173,10 @@ impl Core {
         let window_ms = self.policy.attempt_window_secs * 1000;
         let count = self.store.attempt_hit(key, now, window_ms).await?;
         if count > self.policy.code_max_attempts {
-            tracing::warn!(budget = key.split(':').next().unwrap_or(""), "attempt budget exhausted");
+            tracing::warn!(
+                budget = key.split(':').next().unwrap_or(""),
+                "attempt budget exhausted"
+            );
             return Err(on_exhausted);
         }
         Ok(())

@@ -137,15 +137,22 @@ impl AppSettings {
         };
         let Some(current) = obj.get(name) else {
             let known: Vec<&String> = obj.keys().collect();
-            return Err(SettingError(format!("unknown setting {name:?}; known: {known:?}")));
+            return Err(SettingError(format!(
+                "unknown setting {name:?}; known: {known:?}"
+            )));
         };
         let parsed = match serde_json::from_str::<Value>(value) {
             Ok(v) => v,
             Err(_) if current.is_string() => Value::String(value.to_owned()),
-            Err(e) => return Err(SettingError(format!("{name}: value is not valid JSON: {e}"))),
+            Err(e) => {
+                return Err(SettingError(format!(
+                    "{name}: value is not valid JSON: {e}"
+                )));
+            }
         };
         obj.insert(name.to_owned(), parsed);
-        let next: Self = serde_json::from_value(doc).map_err(|e| SettingError(format!("{name}: {e}")))?;
+        let next: Self =
+            serde_json::from_value(doc).map_err(|e| SettingError(format!("{name}: {e}")))?;
         next.validate()?;
         Ok(next)
     }
@@ -157,20 +164,29 @@ impl AppSettings {
         }
         for l in &self.locales {
             if l.len() != 2 || !l.chars().all(|c| c.is_ascii_uppercase()) {
-                return Err(SettingError(format!("locale {l:?} is not two upper-case letters")));
+                return Err(SettingError(format!(
+                    "locale {l:?} is not two upper-case letters"
+                )));
             }
         }
         if !(0..=24 * 365).contains(&self.user_jwt_expiration) {
-            return Err(SettingError("userJWTExpiration must be 0..=8760 hours".into()));
+            return Err(SettingError(
+                "userJWTExpiration must be 0..=8760 hours".into(),
+            ));
         }
         if self.max_login_attempts < 0 || self.max_users < 0 {
             return Err(SettingError("limits cannot be negative".into()));
         }
-        for (kind, fields) in [("metaData", &self.meta_data), ("metaDataInvite", &self.meta_data_invite)] {
+        for (kind, fields) in [
+            ("metaData", &self.meta_data),
+            ("metaDataInvite", &self.meta_data_invite),
+        ] {
             for f in fields.iter() {
                 validate_path(kind, &f.path)?;
                 if f.field_name.is_empty() || f.field_name.chars().count() > 64 {
-                    return Err(SettingError(format!("{kind}: fieldName must be 1-64 characters")));
+                    return Err(SettingError(format!(
+                        "{kind}: fieldName must be 1-64 characters"
+                    )));
                 }
             }
         }
@@ -189,15 +205,19 @@ impl AppSettings {
 
 fn validate_path(kind: &str, path: &str) -> Result<(), SettingError> {
     let segments: Vec<&str> = path.split('.').collect();
-    if path.len() > 200 || segments.iter().any(|s| s.is_empty() || s.chars().any(char::is_control)) {
+    if path.len() > 200
+        || segments
+            .iter()
+            .any(|s| s.is_empty() || s.chars().any(char::is_control))
+    {
         return Err(SettingError(format!("{kind}: invalid path {path:?}")));
     }
-    if let Some(first) = segments.first() {
-        if REGISTERED_CLAIMS.contains(first) {
-            return Err(SettingError(format!(
-                "{kind}: path {path:?} would overwrite the registered claim {first:?}"
-            )));
-        }
+    if let Some(first) = segments.first()
+        && REGISTERED_CLAIMS.contains(first)
+    {
+        return Err(SettingError(format!(
+            "{kind}: path {path:?} would overwrite the registered claim {first:?}"
+        )));
     }
     Ok(())
 }
@@ -221,20 +241,45 @@ mod tests {
     #[test]
     fn set_parses_validates_and_refuses_unknown() {
         let s = AppSettings::default();
-        assert_eq!(s.set("signupFlow", "none").unwrap().signup_flow, SignupFlow::None);
-        assert_eq!(s.set("realmAppId", "my-realm").unwrap().realm_app_id, "my-realm");
-        assert!(s.set("userNamesEnabled", "true").unwrap().user_names_enabled);
+        assert_eq!(
+            s.set("signupFlow", "none").unwrap().signup_flow,
+            SignupFlow::None
+        );
+        assert_eq!(
+            s.set("realmAppId", "my-realm").unwrap().realm_app_id,
+            "my-realm"
+        );
+        assert!(
+            s.set("userNamesEnabled", "true")
+                .unwrap()
+                .user_names_enabled
+        );
         assert!(s.set("signupFlow", "sideways").is_err());
         assert!(s.set("userNamesEnabled", "yes").is_err());
         assert!(s.set("appToken", "x").is_err());
         assert!(s.set("locales", r#"["FR"]"#).is_err());
         let m = s
-            .set("metaData", r#"[{"path":"user_data.name","fieldName":"name","required":true,"canEdit":true}]"#)
+            .set(
+                "metaData",
+                r#"[{"path":"user_data.name","fieldName":"name","required":true,"canEdit":true}]"#,
+            )
             .unwrap();
         assert_eq!(m.meta_data[0].path, "user_data.name");
-        assert!(s.set("metaData", r#"[{"path":"sub","fieldName":"x"}]"#).is_err());
-        assert!(s.set("metaData", r#"[{"path":"exp.x","fieldName":"x"}]"#).is_err());
-        assert!(s.set("metaData", r#"[{"path":"a..b","fieldName":"x"}]"#).is_err());
-        assert!(s.set("metaData", r#"[{"path":"a","fieldName":"x","evil":1}]"#).is_err());
+        assert!(
+            s.set("metaData", r#"[{"path":"sub","fieldName":"x"}]"#)
+                .is_err()
+        );
+        assert!(
+            s.set("metaData", r#"[{"path":"exp.x","fieldName":"x"}]"#)
+                .is_err()
+        );
+        assert!(
+            s.set("metaData", r#"[{"path":"a..b","fieldName":"x"}]"#)
+                .is_err()
+        );
+        assert!(
+            s.set("metaData", r#"[{"path":"a","fieldName":"x","evil":1}]"#)
+                .is_err()
+        );
     }
 }

@@ -47,9 +47,11 @@ const SIGNUP_CODE: &str = "signup";
 
 /// The locale a request asks for: upper-cased, default `EN`, one of the app's (else 602).
 pub fn pick_locale(app: &App, requested: Option<&str>) -> Result<String> {
-    let locale = requested.map(|l| l.trim().to_uppercase()).filter(|l| !l.is_empty());
+    let locale = requested
+        .map(|l| l.trim().to_uppercase())
+        .filter(|l| !l.is_empty());
     let locale = locale.unwrap_or_else(|| "EN".into());
-    if app.settings.locales.iter().any(|l| *l == locale) {
+    if app.settings.locales.contains(&locale) {
         Ok(locale)
     } else {
         Err(Error::InvalidData)
@@ -61,7 +63,12 @@ fn attempt_key(app_id: &str, handle_idx: &[u8]) -> String {
 }
 
 impl Core {
-    pub async fn signup(&self, app_id: &str, input: SignupInput, now: i64) -> Result<SignupOutcome> {
+    pub async fn signup(
+        &self,
+        app_id: &str,
+        input: SignupInput,
+        now: i64,
+    ) -> Result<SignupOutcome> {
         let handle = Handle::parse(&input.handle)?;
         let password = WirePassword::parse_strict(input.password)?;
         let app = self.active_app(app_id).await?;
@@ -72,7 +79,13 @@ impl Core {
             return Err(Error::InvalidData);
         }
         let idx = self.handle_index(app_id, &handle);
-        if self.store.user_by_handle(app_id, &idx).await.found()?.is_some() {
+        if self
+            .store
+            .user_by_handle(app_id, &idx)
+            .await
+            .found()?
+            .is_some()
+        {
             return Err(Error::HandleRegistered);
         }
         let locale = pick_locale(&app, input.locale.as_deref())?;
@@ -80,7 +93,10 @@ impl Core {
         let meta = metadata::validate(&app.settings.meta_data, &given)?;
         let password_hash = self.hasher.hash(&password.0).await?;
         match app.settings.signup_flow {
-            SignupFlow::None => self.signup_immediately(&app, &handle, password_hash, &locale, &meta, now).await,
+            SignupFlow::None => {
+                self.signup_immediately(&app, &handle, password_hash, &locale, &meta, now)
+                    .await
+            }
             flow => {
                 self.signup_pending(&app, &handle, idx, password_hash, &locale, &meta, flow, now)
                     .await
@@ -115,8 +131,12 @@ impl Core {
         }
         let code = random::six_digit_code()?;
         let mut issued = self.issue(app, &row, handle.as_str(), now).await?;
-        issued.signed_user_token = Some(self.signed_user_token(app, handle.as_str(), &code, meta, now).await?);
-        self.send_mail_best_effort(app, "signUpSuccess", locale, handle.as_str()).await;
+        issued.signed_user_token = Some(
+            self.signed_user_token(app, handle.as_str(), &code, meta, now)
+                .await?,
+        );
+        self.send_mail_best_effort(app, "signUpSuccess", locale, handle.as_str())
+            .await;
         Ok(SignupOutcome::Created {
             issued,
             code: code.parse().unwrap_or(0),
@@ -141,11 +161,16 @@ impl Core {
             None
         } else {
             let text = serde_json::to_string(meta).map_err(|e| Error::Internal(e.to_string()))?;
-            Some(self.keyring.seal_str(&format!("signups.metadata:{id}"), &text)?)
+            Some(
+                self.keyring
+                    .seal_str(&format!("signups.metadata:{id}"), &text)?,
+            )
         };
         let row = SignupRow {
             code_hash: self.keyring.code_hash(SIGNUP_CODE, &id, &code),
-            handle_enc: self.keyring.seal_str(&format!("signups.handle:{id}"), handle.as_str())?,
+            handle_enc: self
+                .keyring
+                .seal_str(&format!("signups.handle:{id}"), handle.as_str())?,
             id,
             app_id: app.id().to_owned(),
             handle_idx: idx.clone(),
@@ -160,14 +185,22 @@ impl Core {
         let sent = match flow {
             SignupFlow::Link => {
                 let link = self.signup_link(app, handle, &code, now)?;
-                self.send_mail(app, "signUpLink", locale, handle.as_str(), &code, &link).await
+                self.send_mail(app, "signUpLink", locale, handle.as_str(), &code, &link)
+                    .await
             }
-            _ => self.send_mail(app, "signUp", locale, handle.as_str(), &code, "").await,
+            _ => {
+                self.send_mail(app, "signUp", locale, handle.as_str(), &code, "")
+                    .await
+            }
         };
         if let Err(e) = sent {
             // Nobody can complete a signup whose code never left; leave nothing behind.
             self.store.signup_delete(app.id(), &idx).await?;
-            return Err(if e == Error::InvalidData { Error::InvalidData } else { e });
+            return Err(if e == Error::InvalidData {
+                Error::InvalidData
+            } else {
+                e
+            });
         }
         Ok(SignupOutcome::Sent)
     }
@@ -178,11 +211,20 @@ impl Core {
             .append_pair("handle", handle.as_str())
             .append_pair("code", code)
             .finish();
-        Ok(format!("{}/api/appuser/completeSignup?{query}", self.public_url()))
+        Ok(format!(
+            "{}/api/appuser/completeSignup?{query}",
+            self.public_url()
+        ))
     }
 
     /// `completeSignup` (POST and the confirmed e-mail link).
-    pub async fn complete_signup(&self, app_id: &str, handle: &str, code: &str, now: i64) -> Result<CompleteOutcome> {
+    pub async fn complete_signup(
+        &self,
+        app_id: &str,
+        handle: &str,
+        code: &str,
+        now: i64,
+    ) -> Result<CompleteOutcome> {
         let handle = Handle::parse(handle)?;
         let code = parse_code(code)?;
         let app = self.active_app(app_id).await?;
@@ -195,7 +237,10 @@ impl Core {
         let Some(pending) = self.store.signup_get(app_id, &idx).await.found()? else {
             return Err(Error::InvalidData);
         };
-        if !ct_eq(&self.keyring.code_hash(SIGNUP_CODE, &pending.id, &code), &pending.code_hash) {
+        if !ct_eq(
+            &self.keyring.code_hash(SIGNUP_CODE, &pending.id, &code),
+            &pending.code_hash,
+        ) {
             return Err(Error::InvalidData);
         }
         if now > pending.expires_at {
@@ -203,7 +248,9 @@ impl Core {
         }
         let meta = match &pending.metadata_enc {
             Some(enc) => {
-                let text = self.keyring.open_str(&format!("signups.metadata:{}", pending.id), enc)?;
+                let text = self
+                    .keyring
+                    .open_str(&format!("signups.metadata:{}", pending.id), enc)?;
                 metadata::parse_input(Some(&text))?
             }
             None => Map::new(),
@@ -226,12 +273,20 @@ impl Core {
             Err(e) => return Err(e.into()),
         }
         self.store.attempt_clear(&budget).await?;
-        self.send_mail_best_effort(&app, "signUpSuccess", &pending.locale, handle.as_str()).await;
+        self.send_mail_best_effort(&app, "signUpSuccess", &pending.locale, handle.as_str())
+            .await;
         if app.settings.signup_flow == SignupFlow::Link {
-            return Ok(CompleteOutcome::Page(self.click_through_page(&app, handle.as_str(), &code)));
+            return Ok(CompleteOutcome::Page(self.click_through_page(
+                &app,
+                handle.as_str(),
+                &code,
+            )));
         }
         let mut issued = self.issue(&app, &row, handle.as_str(), now).await?;
-        issued.signed_user_token = Some(self.signed_user_token(&app, handle.as_str(), &code, &meta, now).await?);
+        issued.signed_user_token = Some(
+            self.signed_user_token(&app, handle.as_str(), &code, &meta, now)
+                .await?,
+        );
         Ok(CompleteOutcome::Issued(issued))
     }
 

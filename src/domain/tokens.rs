@@ -22,7 +22,13 @@ pub struct Issued {
 
 impl Core {
     /// Signs the user JWT with the app's active key; refuses a token over 2048 characters.
-    pub async fn user_jwt(&self, app: &App, user: &UserRow, handle: &str, now: i64) -> Result<String> {
+    pub async fn user_jwt(
+        &self,
+        app: &App,
+        user: &UserRow,
+        handle: &str,
+        now: i64,
+    ) -> Result<String> {
         let metadata = self.user_metadata(user)?;
         let user_name = self.user_name(user)?;
         let claims = user_claims(&ClaimInput {
@@ -36,7 +42,11 @@ impl Core {
         let signer = self.signer(app.id(), &app.row.active_kid).await?;
         let jwt = sign_rs256(&signer, &claims)?;
         if jwt.len() > MAX_JWT_CHARS {
-            tracing::warn!(app = app.id(), chars = jwt.len(), "user JWT over the 2048-character limit");
+            tracing::warn!(
+                app = app.id(),
+                chars = jwt.len(),
+                "user JWT over the 2048-character limit"
+            );
             return Err(Error::InvalidMetadata);
         }
         Ok(jwt)
@@ -46,7 +56,9 @@ impl Core {
     pub async fn issue(&self, app: &App, user: &UserRow, handle: &str, now: i64) -> Result<Issued> {
         let jwt = self.user_jwt(app, user, handle, now).await?;
         let access_token = self.access_token(app.id(), &user.id, user.epoch, now)?;
-        self.store.user_set_last_login(app.id(), &user.id, now).await?;
+        self.store
+            .user_set_last_login(app.id(), &user.id, now)
+            .await?;
         Ok(Issued {
             jwt,
             access_token,
@@ -70,13 +82,17 @@ impl Core {
             let mut buf = Vec::new();
             let fmt = serde_json::ser::PrettyFormatter::with_indent(b"          ");
             let mut ser = serde_json::Serializer::with_formatter(&mut buf, fmt);
-            serde::Serialize::serialize(metadata, &mut ser).map_err(|e| Error::Internal(e.to_string()))?;
+            serde::Serialize::serialize(metadata, &mut ser)
+                .map_err(|e| Error::Internal(e.to_string()))?;
             String::from_utf8(buf).map_err(|e| Error::Internal(e.to_string()))?
         };
         let mut claims = Map::new();
         claims.insert("handle".into(), Value::String(handle.to_owned()));
         claims.insert("appId".into(), Value::String(app.id().to_owned()));
-        claims.insert("code".into(), code.parse::<u64>().map(Value::from).unwrap_or(Value::Null));
+        claims.insert(
+            "code".into(),
+            code.parse::<u64>().map(Value::from).unwrap_or(Value::Null),
+        );
         claims.insert("metaData".into(), Value::String(meta_text));
         claims.insert("iat".into(), Value::from(now / 1000));
         let signer = self.signer(app.id(), &app.row.active_kid).await?;

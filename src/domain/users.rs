@@ -28,11 +28,13 @@ pub struct NewUser<'a> {
 
 impl Core {
     pub fn handle_index(&self, app_id: &str, handle: &Handle) -> Vec<u8> {
-        self.keyring.blind_index(IDX_HANDLE, app_id, handle.as_str())
+        self.keyring
+            .blind_index(IDX_HANDLE, app_id, handle.as_str())
     }
 
     pub fn user_name_index(&self, app_id: &str, name: &UserName) -> Vec<u8> {
-        self.keyring.blind_index(IDX_USER_NAME, app_id, name.as_str())
+        self.keyring
+            .blind_index(IDX_USER_NAME, app_id, name.as_str())
     }
 
     /// Builds the row of a new user with every personal value sealed to its row.
@@ -41,8 +43,12 @@ impl Core {
         let metadata_enc = if new.metadata.is_empty() {
             None
         } else {
-            let text = serde_json::to_string(new.metadata).map_err(|e| Error::Internal(e.to_string()))?;
-            Some(self.keyring.seal_str(&format!("users.metadata:{id}"), &text)?)
+            let text =
+                serde_json::to_string(new.metadata).map_err(|e| Error::Internal(e.to_string()))?;
+            Some(
+                self.keyring
+                    .seal_str(&format!("users.metadata:{id}"), &text)?,
+            )
         };
         Ok(UserRow {
             handle_idx: self.handle_index(new.app_id, new.handle),
@@ -81,7 +87,10 @@ impl Core {
     pub fn user_name(&self, user: &UserRow) -> Result<Option<String>> {
         user.user_name_enc
             .as_ref()
-            .map(|enc| self.keyring.open_str(&format!("users.user_name:{}", user.id), enc))
+            .map(|enc| {
+                self.keyring
+                    .open_str(&format!("users.user_name:{}", user.id), enc)
+            })
             .transpose()
             .map_err(Error::from)
     }
@@ -90,7 +99,9 @@ impl Core {
         let Some(enc) = &user.metadata_enc else {
             return Ok(Map::new());
         };
-        let text = self.keyring.open_str(&format!("users.metadata:{}", user.id), enc)?;
+        let text = self
+            .keyring
+            .open_str(&format!("users.metadata:{}", user.id), enc)?;
         match serde_json::from_str(&text) {
             Ok(Value::Object(m)) => Ok(m),
             _ => Err(Error::Internal("stored metadata is not an object".into())),
@@ -138,7 +149,9 @@ impl Core {
                 obj.insert("userName".into(), Value::String(name));
             }
             if let Some(enc) = &user.phone_enc {
-                let phone = self.keyring.open_str(&format!("users.phone:{}", user.id), enc)?;
+                let phone = self
+                    .keyring
+                    .open_str(&format!("users.phone:{}", user.id), enc)?;
                 obj.insert("phone".into(), Value::String(phone));
             }
             if let Some(t) = user.last_login {

@@ -28,8 +28,12 @@ pub fn code_and_message(e: &Error) -> (u16, &'static str) {
         Error::InvalidAccessToken => (405, "invalid access token"),
         Error::InvitationDisabled => (406, "app does not support invitaion"),
         Error::SignupDisabled => (407, "app does not support signup"),
-        Error::GoogleTwoFactorUnsupported => (408, "app does not support google two-factor verification"),
-        Error::PhoneTwoFactorUnsupported => (409, "app does not support phone two-factor verification"),
+        Error::GoogleTwoFactorUnsupported => {
+            (408, "app does not support google two-factor verification")
+        }
+        Error::PhoneTwoFactorUnsupported => {
+            (409, "app does not support phone two-factor verification")
+        }
         Error::PhoneNotVerified => (410, "user does not have verified phone number"),
         Error::SignupCodeExpired => (411, "signup code expired."),
         Error::PhoneInUse => (412, "phone number already in use"),

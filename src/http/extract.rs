@@ -39,7 +39,10 @@ impl Fields {
     fn from_form(bytes: &[u8]) -> Result<Self, Error> {
         let mut map = HashMap::new();
         for (k, v) in form_urlencoded::parse(bytes) {
-            if map.insert(k.into_owned(), Field::Text(v.into_owned())).is_some() {
+            if map
+                .insert(k.into_owned(), Field::Text(v.into_owned()))
+                .is_some()
+            {
                 return Err(Error::InvalidData);
             }
         }
@@ -110,7 +113,10 @@ pub struct CosyncRequest {
 }
 
 fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    headers.get(name).and_then(|v| v.to_str().ok()).filter(|v| !v.is_empty())
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty())
 }
 
 /// Milliseconds since the Unix epoch; read once per request at the edge.
@@ -127,8 +133,8 @@ impl FromRequest<Arc<Core>> for CosyncRequest {
     async fn from_request(req: Request, core: &Arc<Core>) -> Result<Self, Self::Rejection> {
         let now = now_ms();
         let (parts, body) = req.into_parts();
-        let query = Fields::from_form(parts.uri.query().unwrap_or("").as_bytes())
-            .unwrap_or_default();
+        let query =
+            Fields::from_form(parts.uri.query().unwrap_or("").as_bytes()).unwrap_or_default();
         let query_token = query.text("appToken").ok().flatten();
         let presented = Presented {
             server_secret: header_str(&parts.headers, "server-secret"),
@@ -147,7 +153,11 @@ impl FromRequest<Arc<Core>> for CosyncRequest {
                 .headers
                 .get(header::CONTENT_TYPE)
                 .and_then(|v| v.to_str().ok())
-                .is_some_and(|ct| ct.trim_start().to_ascii_lowercase().starts_with("application/json"));
+                .is_some_and(|ct| {
+                    ct.trim_start()
+                        .to_ascii_lowercase()
+                        .starts_with("application/json")
+                });
             if json {
                 Fields::from_json(&bytes)?
             } else if bytes.iter().all(u8::is_ascii_whitespace) {
@@ -170,7 +180,8 @@ mod tests {
 
     #[test]
     fn form_decoding_follows_node_querystring() {
-        let f = Fields::from_form(b"handle=a%2Bb@x.de&metaData={\"a\": \"b c\"}&x=1+2&bad=%zz").unwrap();
+        let f = Fields::from_form(b"handle=a%2Bb@x.de&metaData={\"a\": \"b c\"}&x=1+2&bad=%zz")
+            .unwrap();
         assert_eq!(f.text("handle").unwrap().unwrap(), "a+b@x.de");
         assert_eq!(f.text("metaData").unwrap().unwrap(), "{\"a\": \"b c\"}");
         assert_eq!(f.text("x").unwrap().unwrap(), "1 2");
@@ -180,7 +191,10 @@ mod tests {
 
     #[test]
     fn json_fields_are_typed_strictly() {
-        let f = Fields::from_json(br#"{"code": 123456, "twoFactor": true, "handle": {"$ne": 1}, "n": null, "e": ""}"#).unwrap();
+        let f = Fields::from_json(
+            br#"{"code": 123456, "twoFactor": true, "handle": {"$ne": 1}, "n": null, "e": ""}"#,
+        )
+        .unwrap();
         assert_eq!(f.text("code").unwrap().unwrap(), "123456");
         assert!(f.flag("twoFactor").unwrap());
         assert_eq!(f.text("handle"), Err(Error::InvalidData));
@@ -190,6 +204,9 @@ mod tests {
         assert!(Fields::from_json(b"[1,2]").is_err());
         assert!(Fields::from_json(b"{bad").is_err());
         let long = format!(r#"{{"handle": "{}"}}"#, "a".repeat(MAX_FIELD_BYTES + 1));
-        assert_eq!(Fields::from_json(long.as_bytes()).unwrap().text("handle"), Err(Error::InvalidData));
+        assert_eq!(
+            Fields::from_json(long.as_bytes()).unwrap().text("handle"),
+            Err(Error::InvalidData)
+        );
     }
 }

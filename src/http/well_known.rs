@@ -13,17 +13,24 @@ use crate::domain::Core;
 pub fn router() -> Router<Arc<Core>> {
     Router::new()
         .route("/apps/{app_id}/.well-known/jwks.json", get(jwks))
-        .route("/apps/{app_id}/.well-known/openid-configuration", get(openid))
+        .route(
+            "/apps/{app_id}/.well-known/openid-configuration",
+            get(openid),
+        )
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
 }
 
 fn json(v: &serde_json::Value) -> Response {
     let mut res = (StatusCode::OK, v.to_string()).into_response();
-    res.headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    res.headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=300"));
+    res.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    res.headers_mut().insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=300"),
+    );
     res
 }
 

@@ -52,8 +52,14 @@ impl std::fmt::Debug for Mailer {
 
 impl Mailer {
     /// SMTP when a URL is given (`smtp://host:port`, `smtps://user:pass@host`), else the outbox.
-    pub fn new(smtp_url: Option<&SecretString>, from: &str, outbox: PathBuf) -> Result<Self, MailError> {
-        let from: Mailbox = from.parse().map_err(|_| MailError::Build("mail_from is not a mailbox".into()))?;
+    pub fn new(
+        smtp_url: Option<&SecretString>,
+        from: &str,
+        outbox: PathBuf,
+    ) -> Result<Self, MailError> {
+        let from: Mailbox = from
+            .parse()
+            .map_err(|_| MailError::Build("mail_from is not a mailbox".into()))?;
         match smtp_url {
             Some(url) => {
                 let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(url.expose_secret())

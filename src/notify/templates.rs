@@ -137,10 +137,11 @@ fn html_to_text(html: &str) -> String {
             (true, '>') => {
                 in_tag = false;
                 let t = tag.trim_start_matches('/').to_ascii_lowercase();
-                if t.starts_with('p') || t.starts_with("br") || t.starts_with("div") {
-                    if !out.ends_with('\n') && !out.is_empty() {
-                        out.push('\n');
-                    }
+                if (t.starts_with('p') || t.starts_with("br") || t.starts_with("div"))
+                    && !out.ends_with('\n')
+                    && !out.is_empty()
+                {
+                    out.push('\n');
                 }
             }
             (true, c) => tag.push(c),
@@ -170,8 +171,7 @@ pub fn render(template: &Template, vars: &Vars<'_>) -> Rendered {
     let html = substitute(&template.html, vars, &anchor, true);
     let text_source = substitute(&template.html, vars, &escape_html(vars.link), true);
     Rendered {
-        subject: substitute(&template.subject, vars, vars.link, false)
-            .replace(['\r', '\n'], " "),
+        subject: substitute(&template.subject, vars, vars.link, false).replace(['\r', '\n'], " "),
         text: html_to_text(&text_source),
         html,
     }
@@ -201,18 +201,34 @@ mod tests {
                 link: "",
             },
         );
-        assert!(r.html.contains("&lt;script&gt;alert(1)&lt;/script&gt;%CODE%@x.de"));
+        assert!(
+            r.html
+                .contains("&lt;script&gt;alert(1)&lt;/script&gt;%CODE%@x.de")
+        );
         assert!(!r.html.contains("<script>"));
         assert!(r.html.contains("<b>123456</b>"));
         assert_eq!(r.subject, "A&B: your sign-up code");
-        assert!(r.text.contains("Your code to finish signing up as <script>alert(1)</script>%CODE%@x.de is 123456."));
+        assert!(r.text.contains(
+            "Your code to finish signing up as <script>alert(1)</script>%CODE%@x.de is 123456."
+        ));
     }
 
     #[test]
     fn link_becomes_an_escaped_anchor() {
         let t = default_template("signUpLink").unwrap();
-        let r = render(&t, &Vars { handle: "a@x.de", code: "1", app_name: "App", link: "http://h/x?a=1&b=\"2\"" });
-        assert!(r.html.contains("<a href=\"http://h/x?a=1&amp;b=&quot;2&quot;\">LINK</a>"));
+        let r = render(
+            &t,
+            &Vars {
+                handle: "a@x.de",
+                code: "1",
+                app_name: "App",
+                link: "http://h/x?a=1&b=\"2\"",
+            },
+        );
+        assert!(
+            r.html
+                .contains("<a href=\"http://h/x?a=1&amp;b=&quot;2&quot;\">LINK</a>")
+        );
         assert!(r.text.contains("http://h/x?a=1&b=\"2\""));
     }
 }

@@ -24,10 +24,16 @@ pub struct SqlStore {
     pool: AnyPool,
 }
 
-const SQLITE_MIGRATIONS: &[(i64, &str, &str)] =
-    &[(1, "init", include_str!("../../migrations/sqlite/0001_init.sql"))];
-const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] =
-    &[(1, "init", include_str!("../../migrations/postgres/0001_init.sql"))];
+const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[(
+    1,
+    "init",
+    include_str!("../../migrations/sqlite/0001_init.sql"),
+)];
+const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[(
+    1,
+    "init",
+    include_str!("../../migrations/postgres/0001_init.sql"),
+)];
 
 fn migrator(list: &'static [(i64, &'static str, &'static str)]) -> Migrator {
     let migrations = list
@@ -205,7 +211,10 @@ fn code_from(row: &AnyRow) -> Result<CodeRow, sqlx::Error> {
     })
 }
 
-fn one<T>(r: Result<Option<AnyRow>, sqlx::Error>, f: fn(&AnyRow) -> Result<T, sqlx::Error>) -> StoreResult<T> {
+fn one<T>(
+    r: Result<Option<AnyRow>, sqlx::Error>,
+    f: fn(&AnyRow) -> Result<T, sqlx::Error>,
+) -> StoreResult<T> {
     match r.map_err(map_err)? {
         Some(row) => f(&row).map_err(map_err),
         None => Err(StoreError::NotFound),
@@ -538,12 +547,13 @@ impl CodeStore for SqlStore {
     }
 
     async fn code_get(&self, app_id: &str, purpose: &str, subject: &[u8]) -> StoreResult<CodeRow> {
-        let r = sqlx::query("SELECT * FROM codes WHERE app_id = $1 AND purpose = $2 AND subject = $3")
-            .bind(app_id)
-            .bind(purpose)
-            .bind(subject)
-            .fetch_optional(&self.pool)
-            .await;
+        let r =
+            sqlx::query("SELECT * FROM codes WHERE app_id = $1 AND purpose = $2 AND subject = $3")
+                .bind(app_id)
+                .bind(purpose)
+                .bind(subject)
+                .fetch_optional(&self.pool)
+                .await;
         one(r, code_from)
     }
 

@@ -14,7 +14,9 @@ use crate::domain::Core;
 use crate::domain::tokens::Issued;
 
 pub fn router() -> Router<Arc<Core>> {
-    Router::new().merge(session::router()).merge(account::router())
+    Router::new()
+        .merge(session::router())
+        .merge(account::router())
 }
 
 /// A successful CosyncJWT answer.

@@ -18,7 +18,10 @@ pub fn router() -> Router<Arc<Core>> {
         .route("/api/appuser/completeSignup", post(complete_signup))
 }
 
-async fn login(axum::extract::State(core): axum::extract::State<Arc<Core>>, req: CosyncRequest) -> Answer {
+async fn login(
+    axum::extract::State(core): axum::extract::State<Arc<Core>>,
+    req: CosyncRequest,
+) -> Answer {
     let app_id = req.caller.require_app_scope()?;
     let input = LoginInput {
         handle: req.fields.required("handle")?,
@@ -28,7 +31,10 @@ async fn login(axum::extract::State(core): axum::extract::State<Arc<Core>>, req:
     Ok(Reply::Json(issued_json(issued)))
 }
 
-async fn signup(axum::extract::State(core): axum::extract::State<Arc<Core>>, req: CosyncRequest) -> Answer {
+async fn signup(
+    axum::extract::State(core): axum::extract::State<Arc<Core>>,
+    req: CosyncRequest,
+) -> Answer {
     let app_id = req.caller.require_app_scope()?;
     let input = SignupInput {
         handle: req.fields.required("handle")?,
@@ -48,11 +54,17 @@ async fn signup(axum::extract::State(core): axum::extract::State<Arc<Core>>, req
     }
 }
 
-async fn complete_signup(axum::extract::State(core): axum::extract::State<Arc<Core>>, req: CosyncRequest) -> Answer {
+async fn complete_signup(
+    axum::extract::State(core): axum::extract::State<Arc<Core>>,
+    req: CosyncRequest,
+) -> Answer {
     let app_id = req.caller.require_app_id(Error::MissingParameter)?;
     let handle = req.fields.required("handle")?;
     let code = req.fields.required("code")?;
-    match core.complete_signup(app_id, &handle, &code, req.now).await? {
+    match core
+        .complete_signup(app_id, &handle, &code, req.now)
+        .await?
+    {
         CompleteOutcome::Issued(issued) => Ok(Reply::Json(issued_json(issued))),
         CompleteOutcome::Page(html) => Ok(Reply::Html(html)),
     }
