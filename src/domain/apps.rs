@@ -210,7 +210,7 @@ impl Core {
     pub async fn jwks(&self, app_id: &str) -> Result<Value> {
         let _ = self.app(app_id).await?;
         let mut keys = self.store.app_keys(app_id).await?;
-        keys.sort_by(|a, b| b.created_at.cmp(&a.created_at));
+        keys.sort_by_key(|k| std::cmp::Reverse(k.created_at));
         let jwks: Vec<Value> = keys
             .iter()
             .filter(|k| k.status == "active" || k.status == "retiring")

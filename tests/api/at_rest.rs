@@ -1,0 +1,52 @@
+//! Nothing personal in plaintext at rest (DESIGN.md §3.1): a distinctive handle and metadata
+//! value never appear in the raw SQLite database file or its WAL.
+
+use crate::helpers::*;
+
+#[tokio::test]
+async fn handle_and_metadata_are_not_in_the_database_file() {
+    let server = TestServer::start();
+    let app = server.create_app("AtRest", "code");
+    server.set(&app, &[r#"metaData=[{"path":"profile.name","fieldName":"name","required":true}]"#]);
+    let handle = "zebra-quokka-7731@example.com";
+    let secret_name = "Xylophone Marmalade 9917";
+    let pw = md5_hex("pw");
+    let meta = format!(r#"{{"profile":{{"name":"{secret_name}"}}}}"#);
+    server
+        .form("/api/appuser/signup", &app.header(), &[("handle", handle), ("password", &pw), ("metaData", &meta)])
+        .await
+        .assert_true();
+    let code = code_in(&server.outbox().pop().unwrap());
+    let done = server
+        .form("/api/appuser/completeSignup", &app.header(), &[("handle", handle), ("code", &code)])
+        .await;
+    assert_eq!(done.status, 200, "{}", done.text);
+    assert_eq!(claims(done.json()["jwt"].as_str().unwrap())["profile"]["name"], secret_name);
+
+    let mut scanned = 0;
+    for entry in std::fs::read_dir(server.data_dir()).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().to_string();
+        if !name.starts_with("tessera.db") {
+            continue;
+        }
+        let bytes = std::fs::read(&path).unwrap();
+        scanned += bytes.len();
+        for needle in [handle, "zebra-quokka", secret_name, &code, &pw] {
+            assert!(
+                !bytes.windows(needle.len()).any(|w| w == needle.as_bytes()),
+                "{needle:?} found in plaintext in {name}"
+            );
+        }
+    }
+    assert!(scanned > 0, "no database file scanned");
+    // Nor in the server's log.
+    let log = server.drain_log().join("\n");
+    assert!(log.contains("mail written to the outbox"), "log captured");
+    for needle in [handle, secret_name, &code, &pw, &app.app_token] {
+        assert!(!log.contains(needle), "{needle:?} appears in the log");
+    }
+    let key = std::fs::metadata(server.data_dir().join("master.key")).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(key.permissions().mode() & 0o777, 0o600);
+}

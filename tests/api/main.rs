@@ -1,0 +1,8 @@
+//! The one integration test binary: every test talks to a real `tessera serve` process.
+
+mod helpers;
+
+mod at_rest;
+mod bad_input;
+mod flow;
+mod jwt;
