@@ -1,23 +1,62 @@
-//! Rendering and sending the messages of the flows, in the recipient's locale.
+//! Rendering and sending the messages of the flows: the app's template for the recipient's
+//! locale, else the app's English one, else the built-in English default (spec §6.1; the
+//! reference crashed on a missing locale, Tessera falls back).
 
 use super::apps::App;
-use super::{Core, Error, Result};
-use crate::notify::templates::{self, Vars};
+use super::{Core, Error, Found, Result};
+use crate::notify::templates::{self, Template, TEMPLATE_NAMES, Vars};
 use crate::notify::{Mail, mail::MailError};
+use crate::store::TemplateRow;
 
 impl Core {
-    /// Renders template `name` for `app` (falling back to the English default) and mails it.
+    /// The template `name` for `app` in `locale`, with fallbacks.
+    pub async fn template(&self, app: &App, name: &str, locale: &str) -> Result<Template> {
+        for loc in [locale, "EN"] {
+            if let Some(t) = self.store.template_get(app.id(), name, loc).await.found()? {
+                return Ok(Template {
+                    subject: t.subject,
+                    html: t.html,
+                    link_text: t.link_text,
+                });
+            }
+        }
+        templates::default_template(name).ok_or_else(|| Error::Internal(format!("no template {name}")))
+    }
+
+    /// Stores an app's own template for `name` and `locale` (one of the app's locales).
+    pub async fn put_template(&self, app_id: &str, name: &str, locale: &str, subject: &str, html: &str, link_text: Option<&str>, now: i64) -> Result<()> {
+        let app = self.app(app_id).await?;
+        if !TEMPLATE_NAMES.contains(&name) || !app.settings.locales.iter().any(|l| l == locale) {
+            return Err(Error::InvalidData);
+        }
+        if subject.len() > 998 || html.len() > 256 * 1024 || subject.contains(['\r', '\n']) {
+            return Err(Error::InvalidData);
+        }
+        self.store
+            .template_put(&TemplateRow {
+                app_id: app_id.to_owned(),
+                name: name.to_owned(),
+                locale: locale.to_owned(),
+                subject: subject.to_owned(),
+                html: html.to_owned(),
+                link_text: link_text.unwrap_or("LINK").to_owned(),
+                updated_at: now,
+            })
+            .await?;
+        Ok(())
+    }
+
+    /// Renders template `name` in `locale` and mails it to `to`.
     pub async fn send_mail(
         &self,
         app: &App,
         name: &'static str,
-        _locale: &str,
+        locale: &str,
         to: &str,
         code: &str,
         link: &str,
     ) -> Result<()> {
-        let template = templates::default_template(name)
-            .ok_or_else(|| Error::Internal(format!("no template {name}")))?;
+        let template = self.template(app, name, locale).await?;
         let rendered = templates::render(
             &template,
             &Vars {
@@ -44,15 +83,24 @@ impl Core {
     }
 
     /// Sends a message whose failure must not undo what was already done (welcome mails).
-    pub async fn send_mail_best_effort(
-        &self,
-        app: &App,
-        name: &'static str,
-        locale: &str,
-        to: &str,
-    ) {
+    pub async fn send_mail_best_effort(&self, app: &App, name: &'static str, locale: &str, to: &str) {
         if let Err(e) = self.send_mail(app, name, locale, to, "", "").await {
             tracing::warn!(kind = name, error = %e, "optional mail not sent");
         }
+    }
+
+    /// Renders a page template (clickThrough) for a browser.
+    pub async fn render_page(&self, app: &App, name: &str, locale: &str, handle: &str, code: &str) -> Result<String> {
+        let t = self.template(app, name, locale).await?;
+        Ok(templates::render(
+            &t,
+            &Vars {
+                handle,
+                code,
+                app_name: &app.row.name,
+                link: "",
+            },
+        )
+        .html)
     }
 }

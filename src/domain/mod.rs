@@ -1,13 +1,17 @@
 //! Use cases. Each public function on [`Core`] is one protocol operation; it takes typed
 //! input and the current time (`now`, Unix milliseconds) and returns a domain result.
 
+pub mod anonymous;
 pub mod apps;
 pub mod auth;
 mod error;
 pub mod handle;
+pub mod invites;
 pub mod login;
 mod messages;
 pub mod metadata;
+pub mod password;
+pub mod profile;
 pub mod settings;
 pub mod signup;
 pub mod tokens;

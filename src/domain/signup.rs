@@ -132,7 +132,7 @@ impl Core {
         let code = random::six_digit_code()?;
         let mut issued = self.issue(app, &row, handle.as_str(), now).await?;
         issued.signed_user_token = Some(
-            self.signed_user_token(app, handle.as_str(), &code, meta, now)
+            self.signed_user_token(app, handle.as_str(), &code, meta, Map::new(), now)
                 .await?,
         );
         self.send_mail_best_effort(app, "signUpSuccess", locale, handle.as_str())
@@ -276,34 +276,17 @@ impl Core {
         self.send_mail_best_effort(&app, "signUpSuccess", &pending.locale, handle.as_str())
             .await;
         if app.settings.signup_flow == SignupFlow::Link {
-            return Ok(CompleteOutcome::Page(self.click_through_page(
-                &app,
-                handle.as_str(),
-                &code,
-            )));
+            let page = self
+                .render_page(&app, "clickThrough", &pending.locale, handle.as_str(), &code)
+                .await?;
+            return Ok(CompleteOutcome::Page(page));
         }
         let mut issued = self.issue(&app, &row, handle.as_str(), now).await?;
         issued.signed_user_token = Some(
-            self.signed_user_token(&app, handle.as_str(), &code, &meta, now)
+            self.signed_user_token(&app, handle.as_str(), &code, &meta, Map::new(), now)
                 .await?,
         );
         Ok(CompleteOutcome::Issued(issued))
     }
 
-    fn click_through_page(&self, app: &App, handle: &str, code: &str) -> String {
-        use crate::notify::templates::{Vars, default_template, render};
-        let Some(t) = default_template("clickThrough") else {
-            return String::new();
-        };
-        render(
-            &t,
-            &Vars {
-                handle,
-                code,
-                app_name: &app.row.name,
-                link: "",
-            },
-        )
-        .html
-    }
 }

@@ -74,6 +74,7 @@ impl Core {
         handle: &str,
         code: &str,
         metadata: &Map<String, Value>,
+        extra: Map<String, Value>,
         now: i64,
     ) -> Result<String> {
         let meta_text = if metadata.is_empty() {
@@ -95,6 +96,7 @@ impl Core {
         );
         claims.insert("metaData".into(), Value::String(meta_text));
         claims.insert("iat".into(), Value::from(now / 1000));
+        claims.extend(extra);
         let signer = self.signer(app.id(), &app.row.active_kid).await?;
         Ok(sign_rs256(&signer, &claims)?)
     }

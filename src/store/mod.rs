@@ -134,6 +134,8 @@ pub trait UserStore: Send + Sync {
     /// Writes every mutable column of `user` (matched by app and id).
     async fn user_update(&self, user: &UserRow) -> StoreResult<()>;
     async fn user_set_last_login(&self, app_id: &str, id: &str, now: i64) -> StoreResult<()>;
+    /// Deletes the user and everything keyed by the account (pending signup, codes).
+    async fn user_delete(&self, user: &UserRow) -> StoreResult<()>;
 }
 
 #[async_trait]
@@ -152,6 +154,16 @@ pub trait CodeStore: Send + Sync {
     /// Inserts or replaces the outstanding code for (app, purpose, subject).
     async fn code_put(&self, row: &CodeRow) -> StoreResult<()>;
     async fn code_get(&self, app_id: &str, purpose: &str, subject: &[u8]) -> StoreResult<CodeRow>;
+    /// Atomically consumes the code (which must still match `code_hash`) and creates `user`
+    /// in `user.app_id`: `NotFound` if the code is gone, `Conflict` if the user exists.
+    async fn code_take_and_create_user(
+        &self,
+        purpose: &str,
+        subject: &[u8],
+        code_hash: &[u8],
+        user: &UserRow,
+    ) -> StoreResult<()>;
+    async fn code_delete(&self, app_id: &str, purpose: &str, subject: &[u8]) -> StoreResult<()>;
     /// Deletes the code if its hash still matches; true if this call removed it (single use).
     async fn code_take(
         &self,
@@ -168,6 +180,26 @@ pub trait AttemptStore: Send + Sync {
     /// a window older than `window_ms` starts over. Atomic under concurrent calls.
     async fn attempt_hit(&self, key: &str, now: i64, window_ms: i64) -> StoreResult<i64>;
     async fn attempt_clear(&self, key: &str) -> StoreResult<()>;
+    /// Clears every budget of one account (keys ending in `:suffix`).
+    async fn attempt_clear_suffix(&self, suffix: &str) -> StoreResult<()>;
+}
+
+#[derive(Debug, Clone)]
+pub struct TemplateRow {
+    pub app_id: String,
+    pub name: String,
+    pub locale: String,
+    pub subject: String,
+    pub html: String,
+    pub link_text: String,
+    pub updated_at: i64,
+}
+
+#[async_trait]
+pub trait TemplateStore: Send + Sync {
+    async fn template_get(&self, app_id: &str, name: &str, locale: &str) -> StoreResult<TemplateRow>;
+    async fn template_put(&self, row: &TemplateRow) -> StoreResult<()>;
+    async fn template_list(&self, app_id: &str) -> StoreResult<Vec<TemplateRow>>;
 }
 
 #[async_trait]
@@ -177,11 +209,25 @@ pub trait HealthStore: Send + Sync {
 
 /// Everything the domain needs from storage.
 pub trait Store:
-    ServerKeyStore + AppStore + UserStore + SignupStore + CodeStore + AttemptStore + HealthStore
+    ServerKeyStore
+    + AppStore
+    + UserStore
+    + SignupStore
+    + CodeStore
+    + AttemptStore
+    + TemplateStore
+    + HealthStore
 {
 }
 
 impl<T> Store for T where
-    T: ServerKeyStore + AppStore + UserStore + SignupStore + CodeStore + AttemptStore + HealthStore
+    T: ServerKeyStore
+    + AppStore
+    + UserStore
+    + SignupStore
+    + CodeStore
+    + AttemptStore
+    + TemplateStore
+    + HealthStore
 {
 }

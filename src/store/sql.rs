@@ -442,6 +442,34 @@ impl UserStore for SqlStore {
         Ok(())
     }
 
+    async fn user_delete(&self, user: &UserRow) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await.map_err(map_err)?;
+        let gone = sqlx::query("DELETE FROM users WHERE app_id = $1 AND id = $2")
+            .bind(&user.app_id)
+            .bind(&user.id)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        if gone.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        // Everything keyed by the account: pending signups, codes (by handle or user id).
+        sqlx::query("DELETE FROM signups WHERE app_id = $1 AND handle_idx = $2")
+            .bind(&user.app_id)
+            .bind(&user.handle_idx)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        sqlx::query("DELETE FROM codes WHERE app_id = $1 AND (subject = $2 OR subject = $3)")
+            .bind(&user.app_id)
+            .bind(&user.handle_idx)
+            .bind(user.id.as_bytes())
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        tx.commit().await.map_err(map_err)
+    }
+
     async fn user_set_last_login(&self, app_id: &str, id: &str, now: i64) -> StoreResult<()> {
         sqlx::query("UPDATE users SET last_login = $3 WHERE app_id = $1 AND id = $2")
             .bind(app_id)
@@ -557,6 +585,45 @@ impl CodeStore for SqlStore {
         one(r, code_from)
     }
 
+    async fn code_take_and_create_user(
+        &self,
+        purpose: &str,
+        subject: &[u8],
+        code_hash: &[u8],
+        user: &UserRow,
+    ) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await.map_err(map_err)?;
+        let gone = sqlx::query(
+            "DELETE FROM codes WHERE app_id = $1 AND purpose = $2 AND subject = $3 AND code_hash = $4",
+        )
+        .bind(&user.app_id)
+        .bind(purpose)
+        .bind(subject)
+        .bind(code_hash)
+        .execute(&mut *tx)
+        .await
+        .map_err(map_err)?;
+        if gone.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        bind_user(sqlx::query(USER_INSERT), user)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        tx.commit().await.map_err(map_err)
+    }
+
+    async fn code_delete(&self, app_id: &str, purpose: &str, subject: &[u8]) -> StoreResult<()> {
+        sqlx::query("DELETE FROM codes WHERE app_id = $1 AND purpose = $2 AND subject = $3")
+            .bind(app_id)
+            .bind(purpose)
+            .bind(subject)
+            .execute(&self.pool)
+            .await
+            .map_err(map_err)?;
+        Ok(())
+    }
+
     async fn code_take(
         &self,
         app_id: &str,
@@ -580,6 +647,17 @@ impl CodeStore for SqlStore {
 
 #[async_trait]
 impl AttemptStore for SqlStore {
+    async fn attempt_clear_suffix(&self, suffix: &str) -> StoreResult<()> {
+        // Keys are `purpose:app:subject`; the suffix names one account in one app.
+        let pattern = format!("%:{}", suffix.replace(['%', '_'], ""));
+        sqlx::query("DELETE FROM attempts WHERE key LIKE $1")
+            .bind(pattern)
+            .execute(&self.pool)
+            .await
+            .map_err(map_err)?;
+        Ok(())
+    }
+
     async fn attempt_hit(&self, key: &str, now: i64, window_ms: i64) -> StoreResult<i64> {
         let row = sqlx::query(
             "INSERT INTO attempts (key, count, window_start) VALUES ($1, 1, $2) \
@@ -616,4 +694,58 @@ impl HealthStore for SqlStore {
             .map_err(map_err)?;
         Ok(())
     }
+}
+
+#[async_trait]
+impl TemplateStore for SqlStore {
+    async fn template_get(&self, app_id: &str, name: &str, locale: &str) -> StoreResult<TemplateRow> {
+        let r = sqlx::query("SELECT * FROM templates WHERE app_id = $1 AND name = $2 AND locale = $3")
+            .bind(app_id)
+            .bind(name)
+            .bind(locale)
+            .fetch_optional(&self.pool)
+            .await;
+        one(r, template_from)
+    }
+
+    async fn template_put(&self, t: &TemplateRow) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO templates (app_id, name, locale, subject, html, link_text, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (app_id, name, locale) DO UPDATE SET \
+             subject = excluded.subject, html = excluded.html, link_text = excluded.link_text, \
+             updated_at = excluded.updated_at",
+        )
+        .bind(&t.app_id)
+        .bind(&t.name)
+        .bind(&t.locale)
+        .bind(&t.subject)
+        .bind(&t.html)
+        .bind(&t.link_text)
+        .bind(t.updated_at)
+        .execute(&self.pool)
+        .await
+        .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn template_list(&self, app_id: &str) -> StoreResult<Vec<TemplateRow>> {
+        let rows = sqlx::query("SELECT * FROM templates WHERE app_id = $1 ORDER BY name, locale")
+            .bind(app_id)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(map_err)?;
+        rows.iter().map(|r| template_from(r).map_err(map_err)).collect()
+    }
+}
+
+fn template_from(row: &AnyRow) -> Result<TemplateRow, sqlx::Error> {
+    Ok(TemplateRow {
+        app_id: row.try_get("app_id")?,
+        name: row.try_get("name")?,
+        locale: row.try_get("locale")?,
+        subject: row.try_get("subject")?,
+        html: row.try_get("html")?,
+        link_text: row.try_get("link_text")?,
+        updated_at: row.try_get("updated_at")?,
+    })
 }

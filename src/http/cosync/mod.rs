@@ -1,6 +1,8 @@
 //! The CosyncJWT end-user routes (`/api/appuser/*`, spec §3), one file per group.
 
 mod account;
+mod invites;
+mod password;
 mod session;
 
 use axum::Router;
@@ -16,6 +18,8 @@ use crate::domain::tokens::Issued;
 pub fn router() -> Router<Arc<Core>> {
     Router::new()
         .merge(session::router())
+        .merge(password::router())
+        .merge(invites::router())
         .merge(account::router())
 }
 

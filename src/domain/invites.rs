@@ -1,0 +1,149 @@
+//! Invitations (spec §3.9, §3.10, §4.2), implementing the intended behaviour the reference
+//! broke: the invitee gets the code, the invite is bound to the invited handle, single use,
+//! expiring (7 days by default), and its code shares an attempt budget per handle.
+
+use secrecy::SecretString;
+use serde_json::{Map, Value};
+
+use super::auth::Session;
+use super::metadata::{self, get_path, set_path};
+use super::tokens::Issued;
+use super::users::NewUser;
+use super::{Core, Error, Found, Handle, Result, WirePassword, parse_code};
+use crate::crypto::keyring::ct_eq;
+use crate::crypto::random;
+use crate::store::{CodeRow, StoreError};
+
+const INVITE: &str = "invite";
+
+/// What the invite remembers, sealed.
+#[derive(serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct InvitePayload {
+    sender_handle: String,
+    sender_user_id: String,
+    meta_data: Map<String, Value>,
+}
+
+/// Input of `register`.
+pub struct RegisterInput {
+    pub handle: String,
+    pub password: SecretString,
+    pub code: String,
+    pub metadata: Option<String>,
+    pub locale: Option<String>,
+}
+
+impl Core {
+    fn invite_scope(app_id: &str, handle_idx: &[u8]) -> String {
+        format!("{app_id}:{}", hex::encode(handle_idx))
+    }
+
+    pub async fn invite(&self, session: &Session, handle: &str, sender_user_id: &str, meta: Option<&str>, now: i64) -> Result<()> {
+        let invitee = Handle::parse(handle)?;
+        if invitee.is_anonymous() || sender_user_id.chars().count() > 256 || sender_user_id.chars().any(char::is_control) {
+            return Err(Error::InvalidData);
+        }
+        let app = self.active_app(&session.app_id).await?;
+        if !app.settings.invitation_enabled {
+            return Err(Error::InvitationDisabled);
+        }
+        let inviter = self.session_user(session).await?;
+        let given = metadata::parse_input(meta)?;
+        let invite_meta = metadata::validate(&app.settings.meta_data_invite, &given)?;
+        let idx = self.handle_index(app.id(), &invitee);
+        if self.store.user_by_handle(app.id(), &idx).await.found()?.is_some() {
+            return Err(Error::HandleRegistered);
+        }
+        let payload = InvitePayload {
+            sender_handle: self.user_handle(&inviter)?,
+            sender_user_id: sender_user_id.to_owned(),
+            meta_data: invite_meta,
+        };
+        let scope = Self::invite_scope(app.id(), &idx);
+        let text = serde_json::to_string(&payload).map_err(|e| Error::Internal(e.to_string()))?;
+        let code = random::six_digit_code()?;
+        self.store
+            .code_put(&CodeRow {
+                app_id: app.id().to_owned(),
+                purpose: INVITE.into(),
+                subject: idx.clone(),
+                code_hash: self.keyring.code_hash(INVITE, &scope, &code),
+                payload: Some(self.keyring.seal_str(&format!("codes.payload:{INVITE}:{scope}"), &text)?),
+                expires_at: now + self.policy.invite_code_ttl_secs * 1000,
+                created_at: now,
+            })
+            .await?;
+        if let Err(e) = self.send_mail(&app, "invite", &inviter.locale, invitee.as_str(), &code, "").await {
+            self.store.code_delete(app.id(), INVITE, &idx).await?;
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    pub async fn register(&self, app_id: &str, input: RegisterInput, now: i64) -> Result<Issued> {
+        let handle = Handle::parse(&input.handle)?;
+        let password = WirePassword::parse_strict(input.password)?;
+        let code = parse_code(&input.code)?;
+        let app = self.active_app(app_id).await?;
+        if !app.settings.invitation_enabled {
+            return Err(Error::InvitationDisabled);
+        }
+        let idx = self.handle_index(app_id, &handle);
+        let scope = Self::invite_scope(app_id, &idx);
+        let budget = format!("{INVITE}:{scope}");
+        self.spend_attempt(&budget, now, Error::InvalidData).await?;
+        let stored = self.store.code_get(app_id, INVITE, &idx).await.found()?.ok_or(Error::InvalidData)?;
+        let presented = self.keyring.code_hash(INVITE, &scope, &code);
+        if !ct_eq(&presented, &stored.code_hash) || now > stored.expires_at {
+            return Err(Error::InvalidData);
+        }
+        let payload: InvitePayload = match &stored.payload {
+            Some(enc) => {
+                let text = self.keyring.open_str(&format!("codes.payload:{INVITE}:{scope}"), enc)?;
+                serde_json::from_str(&text).map_err(|e| Error::Internal(e.to_string()))?
+            }
+            None => return Err(Error::Internal("invite without payload".into())),
+        };
+        let locale = super::signup::pick_locale(&app, input.locale.as_deref())?;
+        let own = metadata::parse_input(input.metadata.as_deref()).map_err(|_| Error::InvalidData)?;
+        // Invite values win over the invitee's own (spec §3.10), then both are validated.
+        let mut merged = own;
+        for f in &app.settings.meta_data_invite {
+            if let Some(v) = get_path(&payload.meta_data, &f.path) {
+                set_path(&mut merged, &f.path, v.clone());
+            }
+        }
+        let mut meta = metadata::validate(&app.settings.meta_data, &merged)?;
+        for f in &app.settings.meta_data_invite {
+            if let Some(v) = get_path(&payload.meta_data, &f.path) {
+                set_path(&mut meta, &f.path, v.clone());
+            }
+        }
+        let row = self.new_user_row(
+            &NewUser {
+                app_id,
+                handle: &handle,
+                password_hash: Some(self.hasher.hash(&password.0).await?),
+                locale: &locale,
+                metadata: &meta,
+                login_provider: "",
+            },
+            now,
+        )?;
+        match self.store.code_take_and_create_user(INVITE, &idx, &presented, &row).await {
+            Ok(()) => {}
+            Err(StoreError::NotFound) => return Err(Error::InvalidData),
+            Err(StoreError::Conflict(_)) => return Err(Error::HandleRegistered),
+            Err(e) => return Err(e.into()),
+        }
+        self.store.attempt_clear(&budget).await?;
+        self.send_mail_best_effort(&app, "signUpSuccess", &locale, handle.as_str()).await;
+        let mut issued = self.issue(&app, &row, handle.as_str(), now).await?;
+        let mut sender = Map::new();
+        sender.insert("senderHandle".into(), Value::String(payload.sender_handle));
+        sender.insert("senderUserId".into(), Value::String(payload.sender_user_id));
+        issued.signed_user_token = Some(self.signed_user_token(&app, handle.as_str(), &code, &meta, sender, now).await?);
+        Ok(issued)
+    }
+}
