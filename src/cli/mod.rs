@@ -78,6 +78,23 @@ pub enum AppCommand {
     },
     /// Show one app's settings.
     Show { app_id: String },
+    /// Store the app's own template for a message name and locale (spec §6.1 names:
+    /// signUp, signUpLink, clickThrough, resetPassword, invite, qrCode, sms, signUpSuccess).
+    SetTemplate {
+        app_id: String,
+        #[arg(long)]
+        name: String,
+        #[arg(long, default_value = "EN")]
+        locale: String,
+        #[arg(long)]
+        subject: String,
+        /// File with the HTML body; placeholders %HANDLE%, %CODE%, %APP_NAME%, %LINK%.
+        #[arg(long, value_name = "FILE")]
+        html_file: PathBuf,
+        /// Text of the link that %LINK% becomes.
+        #[arg(long)]
+        link_text: Option<String>,
+    },
 }
 
 /// Runs a non-server command; returns the process exit code.
@@ -160,6 +177,35 @@ pub async fn run_app_command(settings: &Settings, cmd: AppCommand) -> anyhow::Re
                         .map_err(|e| anyhow::anyhow!("{e}"))?
                 )?
             );
+        }
+        AppCommand::SetTemplate {
+            app_id,
+            name,
+            locale,
+            subject,
+            html_file,
+            link_text,
+        } => {
+            let html = std::fs::read_to_string(&html_file)
+                .with_context(|| format!("reading {}", html_file.display()))?;
+            let row = crate::store::TemplateRow {
+                app_id: app_id.clone(),
+                name: name.clone(),
+                locale: locale.clone(),
+                subject,
+                html,
+                link_text: link_text.unwrap_or_else(|| "LINK".into()),
+                updated_at: now,
+            };
+            core.put_template(&row)
+                .await
+                .map_err(|e| {
+                    anyhow::anyhow!(
+                        "template {name}/{locale} for app {app_id}: {e} (names: {:?}; the locale must be one of the app's)",
+                        crate::notify::templates::TEMPLATE_NAMES
+                    )
+                })?;
+            println!("stored template {name} ({locale}) for app {app_id}");
         }
         AppCommand::Show { app_id } => {
             let view = core

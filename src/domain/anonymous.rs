@@ -9,7 +9,13 @@ use super::{Core, Error, Found, Handle, Result};
 use crate::store::StoreError;
 
 impl Core {
-    pub async fn login_anonymous(&self, app_id: &str, handle: &str, locale: Option<&str>, now: i64) -> Result<Issued> {
+    pub async fn login_anonymous(
+        &self,
+        app_id: &str,
+        handle: &str,
+        locale: Option<&str>,
+        now: i64,
+    ) -> Result<Issued> {
         let handle = Handle::parse_anonymous(handle)?;
         let app = self.app(app_id).await?;
         if !app.settings.anonymous_login_enabled {

@@ -39,9 +39,19 @@ impl Core {
         format!("{app_id}:{}", hex::encode(handle_idx))
     }
 
-    pub async fn invite(&self, session: &Session, handle: &str, sender_user_id: &str, meta: Option<&str>, now: i64) -> Result<()> {
+    pub async fn invite(
+        &self,
+        session: &Session,
+        handle: &str,
+        sender_user_id: &str,
+        meta: Option<&str>,
+        now: i64,
+    ) -> Result<()> {
         let invitee = Handle::parse(handle)?;
-        if invitee.is_anonymous() || sender_user_id.chars().count() > 256 || sender_user_id.chars().any(char::is_control) {
+        if invitee.is_anonymous()
+            || sender_user_id.chars().count() > 256
+            || sender_user_id.chars().any(char::is_control)
+        {
             return Err(Error::InvalidData);
         }
         let app = self.active_app(&session.app_id).await?;
@@ -52,7 +62,13 @@ impl Core {
         let given = metadata::parse_input(meta)?;
         let invite_meta = metadata::validate(&app.settings.meta_data_invite, &given)?;
         let idx = self.handle_index(app.id(), &invitee);
-        if self.store.user_by_handle(app.id(), &idx).await.found()?.is_some() {
+        if self
+            .store
+            .user_by_handle(app.id(), &idx)
+            .await
+            .found()?
+            .is_some()
+        {
             return Err(Error::HandleRegistered);
         }
         let payload = InvitePayload {
@@ -69,12 +85,18 @@ impl Core {
                 purpose: INVITE.into(),
                 subject: idx.clone(),
                 code_hash: self.keyring.code_hash(INVITE, &scope, &code),
-                payload: Some(self.keyring.seal_str(&format!("codes.payload:{INVITE}:{scope}"), &text)?),
+                payload: Some(
+                    self.keyring
+                        .seal_str(&format!("codes.payload:{INVITE}:{scope}"), &text)?,
+                ),
                 expires_at: now + self.policy.invite_code_ttl_secs * 1000,
                 created_at: now,
             })
             .await?;
-        if let Err(e) = self.send_mail(&app, "invite", &inviter.locale, invitee.as_str(), &code, "").await {
+        if let Err(e) = self
+            .send_mail(&app, "invite", &inviter.locale, invitee.as_str(), &code, "")
+            .await
+        {
             self.store.code_delete(app.id(), INVITE, &idx).await?;
             return Err(e);
         }
@@ -93,20 +115,28 @@ impl Core {
         let scope = Self::invite_scope(app_id, &idx);
         let budget = format!("{INVITE}:{scope}");
         self.spend_attempt(&budget, now, Error::InvalidData).await?;
-        let stored = self.store.code_get(app_id, INVITE, &idx).await.found()?.ok_or(Error::InvalidData)?;
+        let stored = self
+            .store
+            .code_get(app_id, INVITE, &idx)
+            .await
+            .found()?
+            .ok_or(Error::InvalidData)?;
         let presented = self.keyring.code_hash(INVITE, &scope, &code);
         if !ct_eq(&presented, &stored.code_hash) || now > stored.expires_at {
             return Err(Error::InvalidData);
         }
         let payload: InvitePayload = match &stored.payload {
             Some(enc) => {
-                let text = self.keyring.open_str(&format!("codes.payload:{INVITE}:{scope}"), enc)?;
+                let text = self
+                    .keyring
+                    .open_str(&format!("codes.payload:{INVITE}:{scope}"), enc)?;
                 serde_json::from_str(&text).map_err(|e| Error::Internal(e.to_string()))?
             }
             None => return Err(Error::Internal("invite without payload".into())),
         };
         let locale = super::signup::pick_locale(&app, input.locale.as_deref())?;
-        let own = metadata::parse_input(input.metadata.as_deref()).map_err(|_| Error::InvalidData)?;
+        let own =
+            metadata::parse_input(input.metadata.as_deref()).map_err(|_| Error::InvalidData)?;
         // Invite values win over the invitee's own (spec §3.10), then both are validated.
         let mut merged = own;
         for f in &app.settings.meta_data_invite {
@@ -131,19 +161,27 @@ impl Core {
             },
             now,
         )?;
-        match self.store.code_take_and_create_user(INVITE, &idx, &presented, &row).await {
+        match self
+            .store
+            .code_take_and_create_user(INVITE, &idx, &presented, &row)
+            .await
+        {
             Ok(()) => {}
             Err(StoreError::NotFound) => return Err(Error::InvalidData),
             Err(StoreError::Conflict(_)) => return Err(Error::HandleRegistered),
             Err(e) => return Err(e.into()),
         }
         self.store.attempt_clear(&budget).await?;
-        self.send_mail_best_effort(&app, "signUpSuccess", &locale, handle.as_str()).await;
+        self.send_mail_best_effort(&app, "signUpSuccess", &locale, handle.as_str())
+            .await;
         let mut issued = self.issue(&app, &row, handle.as_str(), now).await?;
         let mut sender = Map::new();
         sender.insert("senderHandle".into(), Value::String(payload.sender_handle));
         sender.insert("senderUserId".into(), Value::String(payload.sender_user_id));
-        issued.signed_user_token = Some(self.signed_user_token(&app, handle.as_str(), &code, &meta, sender, now).await?);
+        issued.signed_user_token = Some(
+            self.signed_user_token(&app, handle.as_str(), &code, &meta, sender, now)
+                .await?,
+        );
         Ok(issued)
     }
 }

@@ -4,7 +4,7 @@
 
 use super::apps::App;
 use super::{Core, Error, Found, Result};
-use crate::notify::templates::{self, Template, TEMPLATE_NAMES, Vars};
+use crate::notify::templates::{self, TEMPLATE_NAMES, Template, Vars};
 use crate::notify::{Mail, mail::MailError};
 use crate::store::TemplateRow;
 
@@ -20,29 +20,20 @@ impl Core {
                 });
             }
         }
-        templates::default_template(name).ok_or_else(|| Error::Internal(format!("no template {name}")))
+        templates::default_template(name)
+            .ok_or_else(|| Error::Internal(format!("no template {name}")))
     }
 
-    /// Stores an app's own template for `name` and `locale` (one of the app's locales).
-    pub async fn put_template(&self, app_id: &str, name: &str, locale: &str, subject: &str, html: &str, link_text: Option<&str>, now: i64) -> Result<()> {
-        let app = self.app(app_id).await?;
-        if !TEMPLATE_NAMES.contains(&name) || !app.settings.locales.iter().any(|l| l == locale) {
+    /// Stores an app's own template (name of spec §6.1, one of the app's locales).
+    pub async fn put_template(&self, t: &TemplateRow) -> Result<()> {
+        let app = self.app(&t.app_id).await?;
+        if !TEMPLATE_NAMES.contains(&t.name.as_str()) || !app.settings.locales.contains(&t.locale) {
             return Err(Error::InvalidData);
         }
-        if subject.len() > 998 || html.len() > 256 * 1024 || subject.contains(['\r', '\n']) {
+        if t.subject.len() > 998 || t.html.len() > 256 * 1024 || t.subject.contains(['\r', '\n']) {
             return Err(Error::InvalidData);
         }
-        self.store
-            .template_put(&TemplateRow {
-                app_id: app_id.to_owned(),
-                name: name.to_owned(),
-                locale: locale.to_owned(),
-                subject: subject.to_owned(),
-                html: html.to_owned(),
-                link_text: link_text.unwrap_or("LINK").to_owned(),
-                updated_at: now,
-            })
-            .await?;
+        self.store.template_put(t).await?;
         Ok(())
     }
 
@@ -83,14 +74,27 @@ impl Core {
     }
 
     /// Sends a message whose failure must not undo what was already done (welcome mails).
-    pub async fn send_mail_best_effort(&self, app: &App, name: &'static str, locale: &str, to: &str) {
+    pub async fn send_mail_best_effort(
+        &self,
+        app: &App,
+        name: &'static str,
+        locale: &str,
+        to: &str,
+    ) {
         if let Err(e) = self.send_mail(app, name, locale, to, "", "").await {
             tracing::warn!(kind = name, error = %e, "optional mail not sent");
         }
     }
 
     /// Renders a page template (clickThrough) for a browser.
-    pub async fn render_page(&self, app: &App, name: &str, locale: &str, handle: &str, code: &str) -> Result<String> {
+    pub async fn render_page(
+        &self,
+        app: &App,
+        name: &str,
+        locale: &str,
+        handle: &str,
+        code: &str,
+    ) -> Result<String> {
         let t = self.template(app, name, locale).await?;
         Ok(templates::render(
             &t,

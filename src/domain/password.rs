@@ -24,7 +24,10 @@ impl Core {
         if !handle.has_at() && !app.settings.user_names_enabled {
             return Err(Error::UserNameLoginDisabled);
         }
-        let user = self.find_user(app_id, &handle).await?.ok_or(Error::AccountNotFound)?;
+        let user = self
+            .find_user(app_id, &handle)
+            .await?
+            .ok_or(Error::AccountNotFound)?;
         if user.password_hash.is_none() {
             // Anonymous and social accounts have no password to reset.
             return Err(Error::AccountNotFound);
@@ -43,37 +46,64 @@ impl Core {
                 created_at: now,
             })
             .await?;
-        if let Err(e) = self.send_mail(&app, "resetPassword", &user.locale, &to, &code, "").await {
-            self.store.code_delete(app_id, RESET, &user.handle_idx).await?;
+        if let Err(e) = self
+            .send_mail(&app, "resetPassword", &user.locale, &to, &code, "")
+            .await
+        {
+            self.store
+                .code_delete(app_id, RESET, &user.handle_idx)
+                .await?;
             return Err(e);
         }
         Ok(())
     }
 
-    pub async fn reset_password(&self, app_id: &str, handle: &str, password: SecretString, code: &str, now: i64) -> Result<()> {
+    pub async fn reset_password(
+        &self,
+        app_id: &str,
+        handle: &str,
+        password: SecretString,
+        code: &str,
+        now: i64,
+    ) -> Result<()> {
         let handle = Handle::parse(handle)?;
         let password = WirePassword::parse_strict(password)?;
         let code = parse_code(code)?;
         let app = self.active_app(app_id).await?;
         let _ = app;
-        let mut user = self.find_user(app_id, &handle).await?.ok_or(Error::InvalidData)?;
+        let mut user = self
+            .find_user(app_id, &handle)
+            .await?
+            .ok_or(Error::InvalidData)?;
         let scope = Self::reset_scope(app_id, &user.handle_idx);
-        self.spend_attempt(&format!("{RESET}:{scope}"), now, Error::InvalidData).await?;
-        let Some(stored) = self.store.code_get(app_id, RESET, &user.handle_idx).await.ok() else {
+        self.spend_attempt(&format!("{RESET}:{scope}"), now, Error::InvalidData)
+            .await?;
+        let Some(stored) = self
+            .store
+            .code_get(app_id, RESET, &user.handle_idx)
+            .await
+            .ok()
+        else {
             return Err(Error::InvalidData);
         };
         let presented = self.keyring.code_hash(RESET, &scope, &code);
         if !ct_eq(&presented, &stored.code_hash) || now > stored.expires_at {
             return Err(Error::InvalidData);
         }
-        if !self.store.code_take(app_id, RESET, &user.handle_idx, &presented).await? {
+        if !self
+            .store
+            .code_take(app_id, RESET, &user.handle_idx, &presented)
+            .await?
+        {
             return Err(Error::InvalidData);
         }
         user.password_hash = Some(self.hasher.hash(&password.0).await?);
         user.epoch += 1;
         user.updated_at = now;
         self.store.user_update(&user).await?;
-        self.store.attempt_clear(&format!("{RESET}:{scope}")).await?;
+        self.store
+            .attempt_clear(&format!("{RESET}:{scope}"))
+            .await?;
         Ok(())
     }
 
@@ -95,9 +125,17 @@ impl Core {
         let new = WirePassword::parse_strict(new)?;
         self.active_app(&session.app_id).await?;
         let mut user = self.session_user(session).await?;
-        let budget = format!("password:{}:{}", session.app_id, hex::encode(&user.handle_idx));
+        let budget = format!(
+            "password:{}:{}",
+            session.app_id,
+            hex::encode(&user.handle_idx)
+        );
         self.spend_attempt(&budget, now, Error::InvalidData).await?;
-        match self.hasher.verify(&current, user.password_hash.as_deref()).await? {
+        match self
+            .hasher
+            .verify(&current, user.password_hash.as_deref())
+            .await?
+        {
             Verified::No => return Err(Error::InvalidData),
             Verified::Yes | Verified::YesRehash(_) => {}
         }

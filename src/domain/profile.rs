@@ -13,7 +13,10 @@ use crate::store::StoreError;
 
 /// How `deleteAccount` proves the caller may delete.
 pub enum DeleteProof {
-    Password { handle: String, password: SecretString },
+    Password {
+        handle: String,
+        password: SecretString,
+    },
     /// A social id-token; social login is not offered, so this always fails with 602.
     SocialToken,
 }
@@ -104,7 +107,10 @@ impl Core {
             }
         }
         let text = serde_json::to_string(&current).map_err(|e| Error::Internal(e.to_string()))?;
-        user.metadata_enc = Some(self.keyring.seal_str(&format!("users.metadata:{}", user.id), &text)?);
+        user.metadata_enc = Some(
+            self.keyring
+                .seal_str(&format!("users.metadata:{}", user.id), &text)?,
+        );
         user.updated_at = now;
         // The JWT must still fit: check before storing.
         let handle = self.user_handle(&user)?;
@@ -115,7 +121,12 @@ impl Core {
 
     /// Deletes the caller's account and everything keyed by it; a later signup with the same
     /// handle is a new user.
-    pub async fn delete_account(&self, session: &Session, proof: DeleteProof, now: i64) -> Result<()> {
+    pub async fn delete_account(
+        &self,
+        session: &Session,
+        proof: DeleteProof,
+        now: i64,
+    ) -> Result<()> {
         let DeleteProof::Password { handle, password } = proof else {
             return Err(Error::InvalidData);
         };
@@ -128,7 +139,8 @@ impl Core {
         let found = self.find_user(app.id(), &handle).await?;
         let target = found.filter(|u| u.id == me.id);
         let budget = format!("password:{}:{}", app.id(), hex::encode(&me.handle_idx));
-        self.spend_attempt(&budget, now, Error::InvalidCredentials).await?;
+        self.spend_attempt(&budget, now, Error::InvalidCredentials)
+            .await?;
         let hash = target.as_ref().and_then(|u| u.password_hash.as_deref());
         if self.hasher.verify(&password, hash).await? == Verified::No {
             return Err(Error::InvalidCredentials);

@@ -277,7 +277,13 @@ impl Core {
             .await;
         if app.settings.signup_flow == SignupFlow::Link {
             let page = self
-                .render_page(&app, "clickThrough", &pending.locale, handle.as_str(), &code)
+                .render_page(
+                    &app,
+                    "clickThrough",
+                    &pending.locale,
+                    handle.as_str(),
+                    &code,
+                )
                 .await?;
             return Ok(CompleteOutcome::Page(page));
         }
@@ -288,5 +294,4 @@ impl Core {
         );
         Ok(CompleteOutcome::Issued(issued))
     }
-
 }

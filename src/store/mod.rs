@@ -197,7 +197,12 @@ pub struct TemplateRow {
 
 #[async_trait]
 pub trait TemplateStore: Send + Sync {
-    async fn template_get(&self, app_id: &str, name: &str, locale: &str) -> StoreResult<TemplateRow>;
+    async fn template_get(
+        &self,
+        app_id: &str,
+        name: &str,
+        locale: &str,
+    ) -> StoreResult<TemplateRow>;
     async fn template_put(&self, row: &TemplateRow) -> StoreResult<()>;
     async fn template_list(&self, app_id: &str) -> StoreResult<Vec<TemplateRow>>;
 }
@@ -222,12 +227,12 @@ pub trait Store:
 
 impl<T> Store for T where
     T: ServerKeyStore
-    + AppStore
-    + UserStore
-    + SignupStore
-    + CodeStore
-    + AttemptStore
-    + TemplateStore
-    + HealthStore
+        + AppStore
+        + UserStore
+        + SignupStore
+        + CodeStore
+        + AttemptStore
+        + TemplateStore
+        + HealthStore
 {
 }

@@ -24,16 +24,30 @@ pub struct SqlStore {
     pool: AnyPool,
 }
 
-const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[(
-    1,
-    "init",
-    include_str!("../../migrations/sqlite/0001_init.sql"),
-)];
-const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[(
-    1,
-    "init",
-    include_str!("../../migrations/postgres/0001_init.sql"),
-)];
+const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "init",
+        include_str!("../../migrations/sqlite/0001_init.sql"),
+    ),
+    (
+        3,
+        "templates",
+        include_str!("../../migrations/sqlite/0003_templates.sql"),
+    ),
+];
+const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "init",
+        include_str!("../../migrations/postgres/0001_init.sql"),
+    ),
+    (
+        3,
+        "templates",
+        include_str!("../../migrations/postgres/0003_templates.sql"),
+    ),
+];
 
 fn migrator(list: &'static [(i64, &'static str, &'static str)]) -> Migrator {
     let migrations = list
@@ -698,13 +712,19 @@ impl HealthStore for SqlStore {
 
 #[async_trait]
 impl TemplateStore for SqlStore {
-    async fn template_get(&self, app_id: &str, name: &str, locale: &str) -> StoreResult<TemplateRow> {
-        let r = sqlx::query("SELECT * FROM templates WHERE app_id = $1 AND name = $2 AND locale = $3")
-            .bind(app_id)
-            .bind(name)
-            .bind(locale)
-            .fetch_optional(&self.pool)
-            .await;
+    async fn template_get(
+        &self,
+        app_id: &str,
+        name: &str,
+        locale: &str,
+    ) -> StoreResult<TemplateRow> {
+        let r =
+            sqlx::query("SELECT * FROM templates WHERE app_id = $1 AND name = $2 AND locale = $3")
+                .bind(app_id)
+                .bind(name)
+                .bind(locale)
+                .fetch_optional(&self.pool)
+                .await;
         one(r, template_from)
     }
 
@@ -734,7 +754,9 @@ impl TemplateStore for SqlStore {
             .fetch_all(&self.pool)
             .await
             .map_err(map_err)?;
-        rows.iter().map(|r| template_from(r).map_err(map_err)).collect()
+        rows.iter()
+            .map(|r| template_from(r).map_err(map_err))
+            .collect()
     }
 }
 

@@ -7,21 +7,35 @@ use crate::helpers::*;
 async fn handle_and_metadata_are_not_in_the_database_file() {
     let server = TestServer::start();
     let app = server.create_app("AtRest", "code");
-    server.set(&app, &[r#"metaData=[{"path":"profile.name","fieldName":"name","required":true}]"#]);
+    server.set(
+        &app,
+        &[r#"metaData=[{"path":"profile.name","fieldName":"name","required":true}]"#],
+    );
     let handle = "zebra-quokka-7731@example.com";
     let secret_name = "Xylophone Marmalade 9917";
     let pw = md5_hex("pw");
     let meta = format!(r#"{{"profile":{{"name":"{secret_name}"}}}}"#);
     server
-        .form("/api/appuser/signup", &app.header(), &[("handle", handle), ("password", &pw), ("metaData", &meta)])
+        .form(
+            "/api/appuser/signup",
+            &app.header(),
+            &[("handle", handle), ("password", &pw), ("metaData", &meta)],
+        )
         .await
         .assert_true();
     let code = code_in(&server.outbox().pop().unwrap());
     let done = server
-        .form("/api/appuser/completeSignup", &app.header(), &[("handle", handle), ("code", &code)])
+        .form(
+            "/api/appuser/completeSignup",
+            &app.header(),
+            &[("handle", handle), ("code", &code)],
+        )
         .await;
     assert_eq!(done.status, 200, "{}", done.text);
-    assert_eq!(claims(done.json()["jwt"].as_str().unwrap())["profile"]["name"], secret_name);
+    assert_eq!(
+        claims(done.json()["jwt"].as_str().unwrap())["profile"]["name"],
+        secret_name
+    );
 
     let mut scanned = 0;
     for entry in std::fs::read_dir(server.data_dir()).unwrap() {

@@ -64,7 +64,10 @@ impl TestServer {
 
     fn spawn(dir: tempfile::TempDir, env: Vec<(String, String)>) -> Self {
         let mut cmd = Command::new(BIN);
-        cmd.arg("serve").stdout(Stdio::null()).stderr(Stdio::piped()).env_clear();
+        cmd.arg("serve")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .env_clear();
         cmd.env("PATH", std::env::var("PATH").unwrap_or_default());
         for (k, v) in &env {
             cmd.env(k, v);
@@ -83,13 +86,15 @@ impl TestServer {
         let deadline = std::time::Instant::now() + Duration::from_secs(60);
         while base.is_none() && std::time::Instant::now() < deadline {
             match rx.recv_timeout(Duration::from_millis(200)) {
-                Ok(line) => {
-                    if let Ok(v) = serde_json::from_str::<Value>(&line) {
-                        if v["fields"]["message"] == "listening" {
-                            base = Some(format!("http://{}", v["fields"]["address"].as_str().unwrap()));
-                        }
+                Ok(line) => match serde_json::from_str::<Value>(&line) {
+                    Ok(v) if v["fields"]["message"] == "listening" => {
+                        base = Some(format!(
+                            "http://{}",
+                            v["fields"]["address"].as_str().unwrap()
+                        ));
                     }
-                }
+                    _ => {}
+                },
                 Err(mpsc::RecvTimeoutError::Timeout) => {}
                 Err(mpsc::RecvTimeoutError::Disconnected) => break,
             }
@@ -131,7 +136,11 @@ impl TestServer {
     /// `tessera app create`, parsed.
     pub fn create_app(&self, name: &str, flow: &str) -> TestApp {
         let out = self.cli(&["app", "create", "--name", name, "--signup-flow", flow]);
-        assert!(out.status.success(), "app create failed: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "app create failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let v: Value = serde_json::from_slice(&out.stdout).expect("app create prints JSON");
         TestApp {
             app_id: v["appId"].as_str().unwrap().into(),
@@ -149,7 +158,11 @@ impl TestServer {
             args.push(s);
         }
         let out = self.cli(&args);
-        assert!(out.status.success(), "app update failed: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "app update failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -158,19 +171,34 @@ impl TestServer {
 
     /// POST a form body (what the Swift SDK sends).
     pub async fn form(&self, path: &str, headers: &[(&str, &str)], body: &[(&str, &str)]) -> Reply {
-        let encoded = form_urlencoded::Serializer::new(String::new()).extend_pairs(body).finish();
-        self.raw(reqwest::Method::POST, path, headers, Some("application/x-www-form-urlencoded"), encoded.into_bytes())
-            .await
+        let encoded = form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(body)
+            .finish();
+        self.raw(
+            reqwest::Method::POST,
+            path,
+            headers,
+            Some("application/x-www-form-urlencoded"),
+            encoded.into_bytes(),
+        )
+        .await
     }
 
     /// POST a JSON body (what the React and Kotlin SDKs send).
     pub async fn json(&self, path: &str, headers: &[(&str, &str)], body: Value) -> Reply {
-        self.raw(reqwest::Method::POST, path, headers, Some("application/json"), body.to_string().into_bytes())
-            .await
+        self.raw(
+            reqwest::Method::POST,
+            path,
+            headers,
+            Some("application/json"),
+            body.to_string().into_bytes(),
+        )
+        .await
     }
 
     pub async fn get(&self, path: &str, headers: &[(&str, &str)]) -> Reply {
-        self.raw(reqwest::Method::GET, path, headers, None, Vec::new()).await
+        self.raw(reqwest::Method::GET, path, headers, None, Vec::new())
+            .await
     }
 
     pub async fn raw(
@@ -243,23 +271,37 @@ pub struct Reply {
 
 impl Reply {
     pub fn json(&self) -> Value {
-        serde_json::from_str(&self.text).unwrap_or_else(|_| panic!("not JSON: {} {}", self.status, self.text))
+        serde_json::from_str(&self.text)
+            .unwrap_or_else(|_| panic!("not JSON: {} {}", self.status, self.text))
     }
 
     /// Asserts a CosyncJWT error: HTTP 400 and exactly `{code, message}`.
     #[track_caller]
     pub fn assert_code(&self, code: i64) {
-        assert_eq!(self.status, 400, "expected HTTP 400 with code {code}, got {} {}", self.status, self.text);
+        assert_eq!(
+            self.status, 400,
+            "expected HTTP 400 with code {code}, got {} {}",
+            self.status, self.text
+        );
         let v = self.json();
         assert_eq!(v["code"], code, "body {}", self.text);
         let obj = v.as_object().unwrap();
-        assert_eq!(obj.len(), 2, "error body must have exactly code and message: {}", self.text);
+        assert_eq!(
+            obj.len(),
+            2,
+            "error body must have exactly code and message: {}",
+            self.text
+        );
         assert!(obj["message"].is_string());
     }
 
     #[track_caller]
     pub fn assert_true(&self) {
-        assert_eq!((self.status, self.text.as_str()), (200, "true"), "expected literal true");
+        assert_eq!(
+            (self.status, self.text.as_str()),
+            (200, "true"),
+            "expected literal true"
+        );
     }
 }
 
@@ -271,7 +313,11 @@ pub fn code_in(mail: &str) -> String {
         let window = &bytes[i..i + 6];
         let before = if i == 0 { b' ' } else { bytes[i - 1] };
         let after = bytes.get(i + 6).copied().unwrap_or(b' ');
-        if window.iter().all(u8::is_ascii_digit) && !before.is_ascii_digit() && !after.is_ascii_digit() && before == b' ' {
+        if window.iter().all(u8::is_ascii_digit)
+            && !before.is_ascii_digit()
+            && !after.is_ascii_digit()
+            && before == b' '
+        {
             return String::from_utf8(window.to_vec()).unwrap();
         }
     }
@@ -282,14 +328,18 @@ pub fn code_in(mail: &str) -> String {
 pub fn claims(jwt: &str) -> Value {
     use base64::Engine;
     let part = jwt.split('.').nth(1).unwrap();
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(part).unwrap();
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(part)
+        .unwrap();
     serde_json::from_slice(&bytes).unwrap()
 }
 
 pub fn header_of(jwt: &str) -> Value {
     use base64::Engine;
     let part = jwt.split('.').next().unwrap();
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(part).unwrap();
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(part)
+        .unwrap();
     serde_json::from_slice(&bytes).unwrap()
 }
 
@@ -298,13 +348,21 @@ pub fn header_of(jwt: &str) -> Value {
 pub async fn sign_up(server: &TestServer, app: &TestApp, handle: &str, password: &str) -> Value {
     let pw = md5_hex(password);
     server
-        .form("/api/appuser/signup", &app.header(), &[("handle", handle), ("password", &pw)])
+        .form(
+            "/api/appuser/signup",
+            &app.header(),
+            &[("handle", handle), ("password", &pw)],
+        )
         .await
         .assert_true();
     let mail = server.outbox().pop().expect("signup mail");
     let code = code_in(&mail);
     let done = server
-        .form("/api/appuser/completeSignup", &app.header(), &[("handle", handle), ("code", &code)])
+        .form(
+            "/api/appuser/completeSignup",
+            &app.header(),
+            &[("handle", handle), ("code", &code)],
+        )
         .await;
     assert_eq!(done.status, 200, "{}", done.text);
     done.json()

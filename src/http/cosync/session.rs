@@ -37,7 +37,10 @@ async fn login(State(core): State<Arc<Core>>, req: CosyncRequest) -> Answer {
 
 async fn login_anonymous(State(core): State<Arc<Core>>, req: CosyncRequest) -> Answer {
     let app_id = req.caller.require_app_scope()?;
-    let handle = req.fields.text("handle")?.ok_or(Error::InvalidCredentials)?;
+    let handle = req
+        .fields
+        .text("handle")?
+        .ok_or(Error::InvalidCredentials)?;
     let locale = req.fields.text("locale")?;
     let issued = core
         .login_anonymous(app_id, &handle, locale.as_deref(), req.now)
@@ -72,7 +75,10 @@ async fn complete_signup(State(core): State<Arc<Core>>, req: CosyncRequest) -> A
     let handle = req.fields.required("handle")?;
     let code = req.fields.required("code")?;
     let from_page = req.fields.text("confirm")?.is_some();
-    match core.complete_signup(app_id, &handle, &code, req.now).await? {
+    match core
+        .complete_signup(app_id, &handle, &code, req.now)
+        .await?
+    {
         CompleteOutcome::Page(html) => Ok(Reply::Html(html)),
         CompleteOutcome::Issued(_) if from_page => {
             let app = core.app(app_id).await?;
