@@ -210,3 +210,33 @@ pub fn parse_code(raw: &str) -> Result<String> {
         Err(Error::InvalidData)
     }
 }
+
+/// One audit event to record.
+pub struct Audit<'a> {
+    pub app_id: Option<&'a str>,
+    pub user_id: Option<&'a str>,
+    pub action: &'a str,
+    pub outcome: &'a str,
+    pub ip: Option<&'a str>,
+    pub detail: Option<&'a str>,
+}
+
+impl Core {
+    /// Records an audit event. Best effort: a failure is logged and never fails the caller's
+    /// operation. Callers pass ids and codes, never handles, passwords, codes or tokens.
+    pub async fn audit(&self, event: Audit<'_>, now: i64) {
+        let row = crate::store::AuditRow {
+            id: random::row_id(),
+            app_id: event.app_id.map(str::to_owned),
+            user_id: event.user_id.map(str::to_owned),
+            action: event.action.to_owned(),
+            outcome: event.outcome.to_owned(),
+            ip: event.ip.map(str::to_owned),
+            detail: event.detail.map(str::to_owned),
+            created_at: now,
+        };
+        if let Err(e) = self.store.audit_insert(&row).await {
+            tracing::warn!(action = event.action, error = %e, "audit event not recorded");
+        }
+    }
+}

@@ -110,6 +110,8 @@ pub struct CosyncRequest {
     pub caller: Caller,
     pub fields: Fields,
     pub now: i64,
+    /// The client's address (the socket peer).
+    pub ip: Option<std::net::IpAddr>,
 }
 
 fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
@@ -133,6 +135,10 @@ impl FromRequest<Arc<Core>> for CosyncRequest {
     async fn from_request(req: Request, core: &Arc<Core>) -> Result<Self, Self::Rejection> {
         let now = now_ms();
         let (parts, body) = req.into_parts();
+        let ip = parts
+            .extensions
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .map(|c| c.0.ip());
         let query =
             Fields::from_form(parts.uri.query().unwrap_or("").as_bytes()).unwrap_or_default();
         let query_token = query.text("appToken").ok().flatten();
@@ -170,6 +176,7 @@ impl FromRequest<Arc<Core>> for CosyncRequest {
             caller,
             fields,
             now,
+            ip,
         })
     }
 }

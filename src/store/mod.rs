@@ -207,6 +207,41 @@ pub trait TemplateStore: Send + Sync {
     async fn template_list(&self, app_id: &str) -> StoreResult<Vec<TemplateRow>>;
 }
 
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditRow {
+    pub id: String,
+    pub app_id: Option<String>,
+    pub user_id: Option<String>,
+    /// What happened, e.g. `login`, `password.change`, `admin.app.update`.
+    pub action: String,
+    /// `success`, `failure` or `denied`.
+    pub outcome: String,
+    pub ip: Option<String>,
+    /// A short non-secret note (an error code, a setting name).
+    pub detail: Option<String>,
+    pub created_at: i64,
+}
+
+/// Filters for listing audit events; every field optional.
+#[derive(Debug, Clone, Default)]
+pub struct AuditFilter {
+    pub app_id: Option<String>,
+    pub user_id: Option<String>,
+    pub action: Option<String>,
+    pub outcome: Option<String>,
+    pub from: Option<i64>,
+    pub to: Option<i64>,
+    pub limit: i64,
+    pub offset: i64,
+}
+
+#[async_trait]
+pub trait AuditStore: Send + Sync {
+    async fn audit_insert(&self, row: &AuditRow) -> StoreResult<()>;
+    /// Newest first.
+    async fn audit_list(&self, filter: &AuditFilter) -> StoreResult<Vec<AuditRow>>;
+}
+
 #[async_trait]
 pub trait HealthStore: Send + Sync {
     async fn ping(&self) -> StoreResult<()>;
@@ -221,6 +256,7 @@ pub trait Store:
     + CodeStore
     + AttemptStore
     + TemplateStore
+    + AuditStore
     + HealthStore
 {
 }
@@ -233,6 +269,7 @@ impl<T> Store for T where
         + CodeStore
         + AttemptStore
         + TemplateStore
+        + AuditStore
         + HealthStore
 {
 }

@@ -35,6 +35,11 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         "templates",
         include_str!("../../migrations/sqlite/0003_templates.sql"),
     ),
+    (
+        4,
+        "audit",
+        include_str!("../../migrations/sqlite/0004_audit.sql"),
+    ),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (
@@ -46,6 +51,11 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         3,
         "templates",
         include_str!("../../migrations/postgres/0003_templates.sql"),
+    ),
+    (
+        4,
+        "audit",
+        include_str!("../../migrations/postgres/0004_audit.sql"),
     ),
 ];
 
@@ -770,4 +780,64 @@ fn template_from(row: &AnyRow) -> Result<TemplateRow, sqlx::Error> {
         link_text: row.try_get("link_text")?,
         updated_at: row.try_get("updated_at")?,
     })
+}
+
+fn audit_from(row: &AnyRow) -> Result<AuditRow, sqlx::Error> {
+    Ok(AuditRow {
+        id: row.try_get("id")?,
+        app_id: row.try_get("app_id")?,
+        user_id: row.try_get("user_id")?,
+        action: row.try_get("action")?,
+        outcome: row.try_get("outcome")?,
+        ip: row.try_get("ip")?,
+        detail: row.try_get("detail")?,
+        created_at: row.try_get("created_at")?,
+    })
+}
+
+#[async_trait]
+impl AuditStore for SqlStore {
+    async fn audit_insert(&self, a: &AuditRow) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO audit_events (id, app_id, user_id, action, outcome, ip, detail, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(&a.id)
+        .bind(&a.app_id)
+        .bind(&a.user_id)
+        .bind(&a.action)
+        .bind(&a.outcome)
+        .bind(&a.ip)
+        .bind(&a.detail)
+        .bind(a.created_at)
+        .execute(&self.pool)
+        .await
+        .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn audit_list(&self, f: &AuditFilter) -> StoreResult<Vec<AuditRow>> {
+        // Every filter is a bound parameter; NULL means "any".
+        let rows = sqlx::query(
+            "SELECT * FROM audit_events WHERE ($1 IS NULL OR app_id = $1) \
+             AND ($2 IS NULL OR user_id = $2) AND ($3 IS NULL OR action = $3) \
+             AND ($4 IS NULL OR outcome = $4) AND ($5 IS NULL OR created_at >= $5) \
+             AND ($6 IS NULL OR created_at <= $6) \
+             ORDER BY created_at DESC, id DESC LIMIT $7 OFFSET $8",
+        )
+        .bind(&f.app_id)
+        .bind(&f.user_id)
+        .bind(&f.action)
+        .bind(&f.outcome)
+        .bind(f.from)
+        .bind(f.to)
+        .bind(f.limit.clamp(1, 1000))
+        .bind(f.offset.max(0))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(map_err)?;
+        rows.iter()
+            .map(|r| audit_from(r).map_err(map_err))
+            .collect()
+    }
 }
