@@ -842,3 +842,125 @@ async fn per_app_templates_with_locale_fallback() {
         .unwrap();
     assert!(de.contains("your sign-up code"));
 }
+
+#[tokio::test]
+async fn codes_expire() {
+    let server = TestServer::start_with(&[
+        ("TESSERA_SIGNUP_CODE_TTL_SECS", "1"),
+        ("TESSERA_RESET_CODE_TTL_SECS", "1"),
+        ("TESSERA_INVITE_CODE_TTL_SECS", "1"),
+    ]);
+    let app = server.create_app("Expiry", "code");
+    server.set(&app, &["invitationEnabled=true"]);
+    let h = app.header();
+    let pw = md5_hex("pw");
+    sign_up(&server, &app, "host@x.de", "pw").await;
+    let (_, at) = tokens_of(&server, &app, "host@x.de", "pw").await;
+    server
+        .form(
+            "/api/appuser/signup",
+            &h,
+            &[("handle", "late@x.de"), ("password", &pw)],
+        )
+        .await
+        .assert_true();
+    let signup_code = code_in(&server.outbox().pop().unwrap());
+    server
+        .form(
+            "/api/appuser/forgotPassword",
+            &h,
+            &[("handle", "host@x.de")],
+        )
+        .await
+        .assert_true();
+    let reset_code = code_in(&server.outbox().pop().unwrap());
+    server
+        .form(
+            "/api/appuser/invite",
+            &[("access-token", &at)],
+            &[("handle", "inv@x.de"), ("senderUserId", "u")],
+        )
+        .await
+        .assert_true();
+    let invite_code = code_in(&server.outbox().pop().unwrap());
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    server
+        .form(
+            "/api/appuser/completeSignup",
+            &h,
+            &[("handle", "late@x.de"), ("code", &signup_code)],
+        )
+        .await
+        .assert_code(411);
+    server
+        .form(
+            "/api/appuser/resetPassword",
+            &h,
+            &[
+                ("handle", "host@x.de"),
+                ("password", &md5_hex("n")),
+                ("code", &reset_code),
+            ],
+        )
+        .await
+        .assert_code(602);
+    server
+        .form(
+            "/api/appuser/register",
+            &h,
+            &[
+                ("handle", "inv@x.de"),
+                ("password", &pw),
+                ("code", &invite_code),
+            ],
+        )
+        .await
+        .assert_code(602);
+}
+
+#[tokio::test]
+async fn unicode_and_whitespace_variants_of_a_handle_are_one_account() {
+    let server = TestServer::start();
+    let app = server.create_app("Variants", "none");
+    let pw = md5_hex("pw");
+    let r = server
+        .form(
+            "/api/appuser/signup",
+            &app.header(),
+            &[("handle", "kate@x.de"), ("password", &pw)],
+        )
+        .await;
+    assert_eq!(r.status, 200);
+    // Kelvin sign K (U+212A), upper case, surrounding whitespace: all the same account.
+    for variant in ["\u{212A}ate@x.de", " KATE@X.DE\t", "kate@x.de "] {
+        server
+            .form(
+                "/api/appuser/signup",
+                &app.header(),
+                &[("handle", variant), ("password", &pw)],
+            )
+            .await
+            .assert_code(601);
+        let ok = server
+            .form(
+                "/api/appuser/login",
+                &app.header(),
+                &[("handle", variant), ("password", &pw)],
+            )
+            .await;
+        assert_eq!(ok.status, 200, "{variant:?}");
+    }
+    // A Cyrillic look-alike is a different address: a different account, not a collision.
+    let r = server
+        .form(
+            "/api/appuser/signup",
+            &app.header(),
+            &[("handle", "k\u{430}te@x.de"), ("password", &pw)],
+        )
+        .await;
+    assert_eq!(r.status, 200);
+    assert_eq!(
+        claims(r.json()["jwt"].as_str().unwrap())["sub"],
+        "k\u{430}te@x.de"
+    );
+}
