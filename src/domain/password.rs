@@ -69,8 +69,7 @@ impl Core {
         let handle = Handle::parse(handle)?;
         let password = WirePassword::parse_strict(password)?;
         let code = parse_code(code)?;
-        let app = self.active_app(app_id).await?;
-        let _ = app;
+        self.active_app(app_id).await?;
         let mut user = self
             .find_user(app_id, &handle)
             .await?
