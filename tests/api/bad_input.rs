@@ -4,16 +4,18 @@ use serde_json::json;
 
 use crate::helpers::*;
 
-#[tokio::test]
-async fn missing_fields_are_403_and_bad_passwords_602() {
-    let server = TestServer::start();
+async fn missing_fields_are_403_and_bad_passwords_602(backend: Backend) {
+    let server = TestServer::on(backend);
     let app = server.create_app("Bad", "code");
     let h = app.header();
     let pw = md5_hex("pw");
     for (path, body) in [
         ("/api/appuser/signup", vec![("password", pw.as_str())]),
         ("/api/appuser/signup", vec![("handle", "a@x.de")]),
-        ("/api/appuser/signup", vec![("handle", ""), ("password", pw.as_str())]),
+        (
+            "/api/appuser/signup",
+            vec![("handle", ""), ("password", pw.as_str())],
+        ),
         ("/api/appuser/completeSignup", vec![("handle", "a@x.de")]),
         ("/api/appuser/completeSignup", vec![("code", "123456")]),
         ("/api/appuser/login", vec![("handle", "a@x.de")]),
@@ -22,84 +24,161 @@ async fn missing_fields_are_403_and_bad_passwords_602() {
         server.form(path, &h, &body).await.assert_code(403);
     }
     for bad in ["short", &"a".repeat(33), ""] {
-        let r = server.form("/api/appuser/signup", &h, &[("handle", "a@x.de"), ("password", bad)]).await;
+        let r = server
+            .form(
+                "/api/appuser/signup",
+                &h,
+                &[("handle", "a@x.de"), ("password", bad)],
+            )
+            .await;
         r.assert_code(if bad.is_empty() { 403 } else { 602 });
     }
     for code in ["12a456", "1234567", "12345", "0x1f00", "１２３４５６"] {
         server
-            .form("/api/appuser/completeSignup", &h, &[("handle", "a@x.de"), ("code", code)])
+            .form(
+                "/api/appuser/completeSignup",
+                &h,
+                &[("handle", "a@x.de"), ("code", code)],
+            )
             .await
             .assert_code(602);
     }
     assert!(server.outbox().is_empty(), "no mail for refused input");
 }
 
-#[tokio::test]
-async fn credentials_are_checked_with_the_protocol_codes() {
-    let server = TestServer::start();
+async fn credentials_are_checked_with_the_protocol_codes(backend: Backend) {
+    let server = TestServer::on(backend);
     let app = server.create_app("Creds", "code");
-    let other = TestServer::start().create_app("Elsewhere", "code");
+    let other = TestServer::on(backend).create_app("Elsewhere", "code");
     let pw = md5_hex("pw");
     let body = [("handle", "a@x.de"), ("password", pw.as_str())];
     // No credential, a garbage token, a token from another server: 400.
-    server.form("/api/appuser/signup", &[], &body).await.assert_code(400);
-    server.form("/api/appuser/login", &[("app-token", "garbage")], &body).await.assert_code(400);
-    server.form("/api/appuser/login", &other.header(), &body).await.assert_code(400);
+    server
+        .form("/api/appuser/signup", &[], &body)
+        .await
+        .assert_code(400);
+    server
+        .form("/api/appuser/login", &[("app-token", "garbage")], &body)
+        .await
+        .assert_code(400);
+    server
+        .form("/api/appuser/login", &other.header(), &body)
+        .await
+        .assert_code(400);
     // A garbage access-token: 405; getUser without one: 602.
-    server.get("/api/appuser/getUser", &[("access-token", "x.y.z")]).await.assert_code(405);
-    server.get("/api/appuser/getUser", &app.header()).await.assert_code(602);
+    server
+        .get("/api/appuser/getUser", &[("access-token", "x.y.z")])
+        .await
+        .assert_code(405);
+    server
+        .get("/api/appuser/getUser", &app.header())
+        .await
+        .assert_code(602);
     // getApplication without any credential: 602; server-secret is refused with 500.
-    server.get("/api/appuser/getApplication", &[]).await.assert_code(602);
-    server.get("/api/appuser/getApplication", &[("server-secret", "x")]).await.assert_code(500);
+    server
+        .get("/api/appuser/getApplication", &[])
+        .await
+        .assert_code(602);
+    server
+        .get("/api/appuser/getApplication", &[("server-secret", "x")])
+        .await
+        .assert_code(500);
     // An app-token is not an access-token and vice versa.
     let v = sign_up(&server, &app, "tok@x.de", "pw").await;
     let at = v["access-token"].as_str().unwrap();
-    server.form("/api/appuser/login", &[("app-token", at)], &body).await.assert_code(400);
+    server
+        .form("/api/appuser/login", &[("app-token", at)], &body)
+        .await
+        .assert_code(400);
     // The React SDK sends its access-token on login: not an app scope → 400.
-    server.form("/api/appuser/login", &[("access-token", at)], &body).await.assert_code(400);
+    server
+        .form("/api/appuser/login", &[("access-token", at)], &body)
+        .await
+        .assert_code(400);
     // The query appToken works for app context.
-    let r = server.get(&format!("/api/appuser/getApplication?appToken={}", app.app_token), &[]).await;
+    let r = server
+        .get(
+            &format!("/api/appuser/getApplication?appToken={}", app.app_token),
+            &[],
+        )
+        .await;
     assert_eq!(r.status, 200);
 }
 
-#[tokio::test]
-async fn malformed_hostile_and_oversized_bodies() {
-    let server = TestServer::start();
+async fn malformed_hostile_and_oversized_bodies(backend: Backend) {
+    let server = TestServer::on(backend);
     let app = server.create_app("Hostile", "code");
     let h = app.header();
     let pw = md5_hex("pw");
     // Malformed JSON and a JSON array.
     for body in ["{\"handle\": ", "[1,2,3]", "\"str\""] {
         server
-            .raw(reqwest::Method::POST, "/api/appuser/signup", &h, Some("application/json"), body.into())
+            .raw(
+                reqwest::Method::POST,
+                "/api/appuser/signup",
+                &h,
+                Some("application/json"),
+                body.into(),
+            )
             .await
             .assert_code(602);
     }
     // An object where a string belongs (NoSQL-injection shape).
     server
-        .json("/api/appuser/login", &h, json!({"handle": {"$ne": ""}, "password": pw}))
+        .json(
+            "/api/appuser/login",
+            &h,
+            json!({"handle": {"$ne": ""}, "password": pw}),
+        )
         .await
         .assert_code(602);
     server
-        .json("/api/appuser/signup", &h, json!({"handle": ["a@x.de"], "password": pw}))
+        .json(
+            "/api/appuser/signup",
+            &h,
+            json!({"handle": ["a@x.de"], "password": pw}),
+        )
         .await
         .assert_code(602);
     // NUL and control characters, a 10 kB handle.
-    for handle in ["a\u{0}b@x.de", "a\u{7}@x.de", &format!("{}@x.de", "a".repeat(10_000))] {
+    for handle in [
+        "a\u{0}b@x.de",
+        "a\u{7}@x.de",
+        &format!("{}@x.de", "a".repeat(10_000)),
+    ] {
         server
-            .json("/api/appuser/signup", &h, json!({"handle": handle, "password": pw}))
+            .json(
+                "/api/appuser/signup",
+                &h,
+                json!({"handle": handle, "password": pw}),
+            )
             .await
             .assert_code(602);
     }
     // A body over 64 kB.
-    let big = format!("handle=a@x.de&password={pw}&metaData={}", "x".repeat(70_000));
+    let big = format!(
+        "handle=a@x.de&password={pw}&metaData={}",
+        "x".repeat(70_000)
+    );
     server
-        .raw(reqwest::Method::POST, "/api/appuser/signup", &h, Some("application/x-www-form-urlencoded"), big.into())
+        .raw(
+            reqwest::Method::POST,
+            "/api/appuser/signup",
+            &h,
+            Some("application/x-www-form-urlencoded"),
+            big.into(),
+        )
         .await
         .assert_code(602);
     // Duplicate form fields are ambiguous: refused.
     server
-        .raw(reqwest::Method::POST, "/api/appuser/signup", &h, None, format!("handle=a@x.de&handle=b@x.de&password={pw}").into())
+        .raw(
+            reqwest::Method::POST,
+            "/api/appuser/signup",
+            &h,
+            None,
+            format!("handle=a@x.de&handle=b@x.de&password={pw}").into(),
+        )
         .await
         .assert_code(602);
     assert!(server.outbox().is_empty(), "nothing was sent");
@@ -108,37 +187,83 @@ async fn malformed_hostile_and_oversized_bodies() {
     assert!(v["jwt"].is_string());
 }
 
-#[tokio::test]
-async fn locale_and_metadata_validation() {
-    let server = TestServer::start();
+async fn locale_and_metadata_validation(backend: Backend) {
+    let server = TestServer::on(backend);
     let app = server.create_app("Meta", "code");
-    server.set(&app, &[r#"metaData=[{"path":"user_data.name","fieldName":"name","required":true}]"#, r#"locales=["EN","FR"]"#]);
+    server.set(
+        &app,
+        &[
+            r#"metaData=[{"path":"user_data.name","fieldName":"name","required":true}]"#,
+            r#"locales=["EN","FR"]"#,
+        ],
+    );
     let h = app.header();
     let pw = md5_hex("pw");
     let ok_meta = r#"{"user_data":{"name":"Zoé"}}"#;
     server
-        .form("/api/appuser/signup", &h, &[("handle", "m@x.de"), ("password", &pw), ("metaData", ok_meta), ("locale", "DE")])
+        .form(
+            "/api/appuser/signup",
+            &h,
+            &[
+                ("handle", "m@x.de"),
+                ("password", &pw),
+                ("metaData", ok_meta),
+                ("locale", "DE"),
+            ],
+        )
         .await
         .assert_code(602);
-    for bad in ["{}", "not json", r#"{"user_data":{"name":7}}"#, r#"{"user_data":"flat"}"#] {
+    for bad in [
+        "{}",
+        "not json",
+        r#"{"user_data":{"name":7}}"#,
+        r#"{"user_data":"flat"}"#,
+    ] {
         server
-            .form("/api/appuser/signup", &h, &[("handle", "m@x.de"), ("password", &pw), ("metaData", bad)])
+            .form(
+                "/api/appuser/signup",
+                &h,
+                &[("handle", "m@x.de"), ("password", &pw), ("metaData", bad)],
+            )
             .await
             .assert_code(604);
     }
     server
-        .form("/api/appuser/signup", &h, &[("handle", "m@x.de"), ("password", &pw), ("metaData", ok_meta), ("locale", "fr")])
+        .form(
+            "/api/appuser/signup",
+            &h,
+            &[
+                ("handle", "m@x.de"),
+                ("password", &pw),
+                ("metaData", ok_meta),
+                ("locale", "fr"),
+            ],
+        )
         .await
         .assert_true();
     let code = code_in(&server.outbox().pop().unwrap());
     let v = server
-        .form("/api/appuser/completeSignup", &h, &[("handle", "m@x.de"), ("code", &code)])
+        .form(
+            "/api/appuser/completeSignup",
+            &h,
+            &[("handle", "m@x.de"), ("code", &code)],
+        )
         .await
         .json();
     let c = claims(v["jwt"].as_str().unwrap());
     assert_eq!(c["user_data"]["name"], "Zoé");
     let at = v["access-token"].as_str().unwrap().to_owned();
-    let u = server.get("/api/appuser/getUser", &[("access-token", &at)]).await.json();
+    let u = server
+        .get("/api/appuser/getUser", &[("access-token", &at)])
+        .await
+        .json();
     assert_eq!(u["locale"], "FR");
     assert_eq!(u["metaData"], json!({"user_data": {"name": "Zoé"}}));
 }
+
+on_both_backends!(
+    missing_fields_are_403_and_bad_passwords_602,
+    credentials_are_checked_with_the_protocol_codes,
+    malformed_hostile_and_oversized_bodies,
+    locale_and_metadata_validation,
+);

@@ -4,9 +4,8 @@ use serde_json::json;
 
 use crate::helpers::*;
 
-#[tokio::test]
-async fn healthz_and_app_list() {
-    let server = TestServer::start();
+async fn healthz_and_app_list(backend: Backend) {
+    let server = TestServer::on(backend);
     let r = server.get("/healthz", &[]).await;
     assert_eq!((r.status, r.text.as_str()), (200, "ok"));
     let app = server.create_app("Listed App", "code");
@@ -16,19 +15,27 @@ async fn healthz_and_app_list() {
     assert_eq!(list[0]["appId"], app.app_id.as_str());
     assert_eq!(list[0]["name"], "Listed App");
     assert!(app.public_key.starts_with("-----BEGIN PUBLIC KEY-----\n"));
-    assert!(app.jwks_url.ends_with(&format!("/apps/{}/.well-known/jwks.json", app.app_id)));
+    assert!(
+        app.jwks_url
+            .ends_with(&format!("/apps/{}/.well-known/jwks.json", app.app_id))
+    );
 }
 
-#[tokio::test]
-async fn signup_code_flow_with_form_json_and_bare_bodies() {
-    let server = TestServer::start();
+async fn signup_code_flow_with_form_json_and_bare_bodies(backend: Backend) {
+    let server = TestServer::on(backend);
     let app = server.create_app("Flow", "code");
     let pw = md5_hex("correct horse");
 
     // Swift: form body without a Content-Type, '+' sent as %2B.
     let body = format!("handle=Ann%2Btest@Example.com&password={pw}&locale=en");
     let r = server
-        .raw(reqwest::Method::POST, "/api/appuser/signup", &app.header(), None, body.into_bytes())
+        .raw(
+            reqwest::Method::POST,
+            "/api/appuser/signup",
+            &app.header(),
+            None,
+            body.into_bytes(),
+        )
         .await;
     r.assert_true();
     assert_eq!(r.content_type, "application/json; charset=UTF-8");
@@ -46,18 +53,31 @@ async fn signup_code_flow_with_form_json_and_bare_bodies() {
         .await;
     assert_eq!(done.status, 200, "{}", done.text);
     let v = done.json();
-    assert!(v["jwt"].is_string() && v["access-token"].is_string() && v["signed-user-token"].is_string());
-    assert_eq!(claims(v["jwt"].as_str().unwrap())["sub"], "ann+test@example.com");
+    assert!(
+        v["jwt"].is_string() && v["access-token"].is_string() && v["signed-user-token"].is_string()
+    );
+    assert_eq!(
+        claims(v["jwt"].as_str().unwrap())["sub"],
+        "ann+test@example.com"
+    );
 
     // The code is single-use.
     server
-        .json("/api/appuser/completeSignup", &app.header(), json!({"handle": "ann+test@example.com", "code": code}))
+        .json(
+            "/api/appuser/completeSignup",
+            &app.header(),
+            json!({"handle": "ann+test@example.com", "code": code}),
+        )
         .await
         .assert_code(602);
 
     // Kotlin: JSON with all-string fields; mixed-case handle with spaces logs in.
     let login = server
-        .json("/api/appuser/login", &app.header(), json!({"handle": "  ANN+test@example.COM ", "password": pw}))
+        .json(
+            "/api/appuser/login",
+            &app.header(),
+            json!({"handle": "  ANN+test@example.COM ", "password": pw}),
+        )
         .await;
     assert_eq!(login.status, 200, "{}", login.text);
     let tokens = login.json();
@@ -70,7 +90,9 @@ async fn signup_code_flow_with_form_json_and_bare_bodies() {
 
     // getUser with the access-token.
     let at = tokens["access-token"].as_str().unwrap();
-    let user = server.get("/api/appuser/getUser", &[("access-token", at)]).await;
+    let user = server
+        .get("/api/appuser/getUser", &[("access-token", at)])
+        .await;
     assert_eq!(user.status, 200, "{}", user.text);
     let u = user.json();
     assert_eq!(u["handle"], "ann+test@example.com");
@@ -86,21 +108,35 @@ async fn signup_code_flow_with_form_json_and_bare_bodies() {
 
     // A wrong password is 600; an unknown handle is 600 too.
     server
-        .form("/api/appuser/login", &app.header(), &[("handle", "ann+test@example.com"), ("password", &md5_hex("nope"))])
+        .form(
+            "/api/appuser/login",
+            &app.header(),
+            &[
+                ("handle", "ann+test@example.com"),
+                ("password", &md5_hex("nope")),
+            ],
+        )
         .await
         .assert_code(600);
     server
-        .form("/api/appuser/login", &app.header(), &[("handle", "ghost@example.com"), ("password", &pw)])
+        .form(
+            "/api/appuser/login",
+            &app.header(),
+            &[("handle", "ghost@example.com"), ("password", &pw)],
+        )
         .await
         .assert_code(600);
 }
 
-#[tokio::test]
-async fn signup_flow_none_answers_tokens_and_code() {
-    let server = TestServer::start();
+async fn signup_flow_none_answers_tokens_and_code(backend: Backend) {
+    let server = TestServer::on(backend);
     let app = server.create_app("Instant", "none");
     let r = server
-        .form("/api/appuser/signup", &app.header(), &[("handle", "bo@example.com"), ("password", &md5_hex("pw"))])
+        .form(
+            "/api/appuser/signup",
+            &app.header(),
+            &[("handle", "bo@example.com"), ("password", &md5_hex("pw"))],
+        )
         .await;
     assert_eq!(r.status, 200, "{}", r.text);
     let v = r.json();
@@ -109,109 +145,195 @@ async fn signup_flow_none_answers_tokens_and_code() {
     assert!(v["signed-user-token"].is_string());
     // The account exists at once: a second signup is 601, login works.
     server
-        .form("/api/appuser/signup", &app.header(), &[("handle", "bo@example.com"), ("password", &md5_hex("pw"))])
+        .form(
+            "/api/appuser/signup",
+            &app.header(),
+            &[("handle", "bo@example.com"), ("password", &md5_hex("pw"))],
+        )
         .await
         .assert_code(601);
     let login = server
-        .form("/api/appuser/login", &app.header(), &[("handle", "bo@example.com"), ("password", &md5_hex("pw"))])
+        .form(
+            "/api/appuser/login",
+            &app.header(),
+            &[("handle", "bo@example.com"), ("password", &md5_hex("pw"))],
+        )
         .await;
     assert_eq!(login.status, 200);
 }
 
-#[tokio::test]
-async fn pending_signup_blocks_login_and_latest_password_wins() {
-    let server = TestServer::start();
+async fn pending_signup_blocks_login_and_latest_password_wins(backend: Backend) {
+    let server = TestServer::on(backend);
     let app = server.create_app("Pending", "code");
     let attacker = md5_hex("attacker");
     let owner = md5_hex("owner");
     server
-        .form("/api/appuser/signup", &app.header(), &[("handle", "v@example.com"), ("password", &attacker)])
+        .form(
+            "/api/appuser/signup",
+            &app.header(),
+            &[("handle", "v@example.com"), ("password", &attacker)],
+        )
         .await
         .assert_true();
     let first_code = code_in(&server.outbox().pop().unwrap());
     server
-        .form("/api/appuser/login", &app.header(), &[("handle", "v@example.com"), ("password", &attacker)])
+        .form(
+            "/api/appuser/login",
+            &app.header(),
+            &[("handle", "v@example.com"), ("password", &attacker)],
+        )
         .await
         .assert_code(608);
     // The mailbox owner signs up later: the earlier request's code no longer works.
     server
-        .form("/api/appuser/signup", &app.header(), &[("handle", "v@example.com"), ("password", &owner)])
+        .form(
+            "/api/appuser/signup",
+            &app.header(),
+            &[("handle", "v@example.com"), ("password", &owner)],
+        )
         .await
         .assert_true();
     let owner_code = code_in(&server.outbox().pop().unwrap());
     if first_code != owner_code {
         server
-            .form("/api/appuser/completeSignup", &app.header(), &[("handle", "v@example.com"), ("code", &first_code)])
+            .form(
+                "/api/appuser/completeSignup",
+                &app.header(),
+                &[("handle", "v@example.com"), ("code", &first_code)],
+            )
             .await
             .assert_code(602);
     }
     let done = server
-        .form("/api/appuser/completeSignup", &app.header(), &[("handle", "v@example.com"), ("code", &owner_code)])
+        .form(
+            "/api/appuser/completeSignup",
+            &app.header(),
+            &[("handle", "v@example.com"), ("code", &owner_code)],
+        )
         .await;
     assert_eq!(done.status, 200, "{}", done.text);
     server
-        .form("/api/appuser/login", &app.header(), &[("handle", "v@example.com"), ("password", &attacker)])
+        .form(
+            "/api/appuser/login",
+            &app.header(),
+            &[("handle", "v@example.com"), ("password", &attacker)],
+        )
         .await
         .assert_code(600);
     let ok = server
-        .form("/api/appuser/login", &app.header(), &[("handle", "v@example.com"), ("password", &owner)])
+        .form(
+            "/api/appuser/login",
+            &app.header(),
+            &[("handle", "v@example.com"), ("password", &owner)],
+        )
         .await;
     assert_eq!(ok.status, 200);
 }
 
-#[tokio::test]
-async fn wrong_codes_spend_a_budget_that_survives_resends() {
-    let server = TestServer::start_with(&[("TESSERA_CODE_MAX_ATTEMPTS", "3")]);
+async fn wrong_codes_spend_a_budget_that_survives_resends(backend: Backend) {
+    let server = TestServer::start_on(backend, &[("TESSERA_CODE_MAX_ATTEMPTS", "3")]);
     let app = server.create_app("Budget", "code");
     let pw = md5_hex("pw");
     server
-        .form("/api/appuser/signup", &app.header(), &[("handle", "g@example.com"), ("password", &pw)])
+        .form(
+            "/api/appuser/signup",
+            &app.header(),
+            &[("handle", "g@example.com"), ("password", &pw)],
+        )
         .await
         .assert_true();
     let code = code_in(&server.outbox().pop().unwrap());
     let wrong = if code == "111111" { "222222" } else { "111111" };
     for _ in 0..2 {
         server
-            .form("/api/appuser/completeSignup", &app.header(), &[("handle", "g@example.com"), ("code", wrong)])
+            .form(
+                "/api/appuser/completeSignup",
+                &app.header(),
+                &[("handle", "g@example.com"), ("code", wrong)],
+            )
             .await
             .assert_code(602);
     }
     // A resend draws a new code but keeps the spent attempts.
     server
-        .form("/api/appuser/signup", &app.header(), &[("handle", "g@example.com"), ("password", &pw)])
+        .form(
+            "/api/appuser/signup",
+            &app.header(),
+            &[("handle", "g@example.com"), ("password", &pw)],
+        )
         .await
         .assert_true();
     let code = code_in(&server.outbox().pop().unwrap());
     server
-        .form("/api/appuser/completeSignup", &app.header(), &[("handle", "g@example.com"), ("code", wrong)])
+        .form(
+            "/api/appuser/completeSignup",
+            &app.header(),
+            &[("handle", "g@example.com"), ("code", wrong)],
+        )
         .await
         .assert_code(602);
     // Budget spent: even the right code is refused now.
     server
-        .form("/api/appuser/completeSignup", &app.header(), &[("handle", "g@example.com"), ("code", &code)])
+        .form(
+            "/api/appuser/completeSignup",
+            &app.header(),
+            &[("handle", "g@example.com"), ("code", &code)],
+        )
         .await
         .assert_code(602);
 }
 
-#[tokio::test]
-async fn doubled_slash_routes_and_get_application_hides_secrets() {
-    let server = TestServer::start();
+async fn doubled_slash_routes_and_get_application_hides_secrets(backend: Backend) {
+    let server = TestServer::on(backend);
     let app = server.create_app("Visible", "code");
-    let r = server.get("//api/appuser/getApplication", &app.header()).await;
+    let r = server
+        .get("//api/appuser/getApplication", &app.header())
+        .await;
     assert_eq!(r.status, 200, "{}", r.text);
     let v = r.json();
     assert_eq!(v["name"], "Visible");
-    for key in ["signupEnabled", "invitationEnabled", "anonymousLoginEnabled", "userNamesEnabled", "googleLoginEnabled", "appleLoginEnabled", "passwordFilter"] {
+    for key in [
+        "signupEnabled",
+        "invitationEnabled",
+        "anonymousLoginEnabled",
+        "userNamesEnabled",
+        "googleLoginEnabled",
+        "appleLoginEnabled",
+        "passwordFilter",
+    ] {
         assert!(v[key].is_boolean(), "{key}");
     }
-    for key in ["passwordMinLength", "passwordMinUpper", "passwordMinLower", "passwordMinDigit", "passwordMinSpecial"] {
+    for key in [
+        "passwordMinLength",
+        "passwordMinUpper",
+        "passwordMinLower",
+        "passwordMinDigit",
+        "passwordMinSpecial",
+    ] {
         assert!(v[key].is_i64(), "{key}");
     }
     assert_eq!(v["signupFlow"], "code");
     assert_eq!(v["twoFactorVerification"], "none");
     assert!(v["appData"].is_object() && v["locales"].is_array());
-    for secret in ["appToken", "appSecret", "appPrivateKey", "appPublicKey", "emailExtensionAPIKey", "TWILIOToken", "appId"] {
+    for secret in [
+        "appToken",
+        "appSecret",
+        "appPrivateKey",
+        "appPublicKey",
+        "emailExtensionAPIKey",
+        "TWILIOToken",
+        "appId",
+    ] {
         assert!(v.get(secret).is_none(), "{secret} must not be returned");
     }
     assert!(!r.text.contains("PRIVATE"));
 }
+
+on_both_backends!(
+    healthz_and_app_list,
+    signup_code_flow_with_form_json_and_bare_bodies,
+    signup_flow_none_answers_tokens_and_code,
+    pending_signup_blocks_login_and_latest_password_wins,
+    wrong_codes_spend_a_budget_that_survives_resends,
+    doubled_slash_routes_and_get_application_hides_secrets,
+);

@@ -1,12 +1,35 @@
 //! Test harness: spawns the real `tessera` binary on 127.0.0.1:0 with a temporary data
 //! directory, and offers typed helpers for the CLI, HTTP calls and the mail outbox.
+//!
+//! # Running a test on both backends
+//!
+//! Write the test as an `async fn` taking a [`Backend`], start its server with
+//! [`TestServer::on`] (or [`TestServer::start_on`] for extra environment), and list it in
+//! `on_both_backends!` at the end of the file:
+//!
+//! ```ignore
+//! async fn my_case(backend: Backend) {
+//!     let server = TestServer::on(backend);
+//!     // ...
+//! }
+//!
+//! on_both_backends!(my_case);
+//! ```
+//!
+//! That makes two tests, `my_case::sqlite` and `my_case::postgres`. The PostgreSQL one runs
+//! on a fresh database created on `TEST_DATABASE_URL` (dropped with the server); without
+//! that variable it prints a skip message, and it fails when `CI` is set.
+//! `cargo test postgres` runs only the PostgreSQL variants.
+
+// A toolkit: not every helper is used by every set of tests at every moment.
+#![allow(dead_code)]
 
 use md5::{Digest, Md5};
 use serde_json::Value;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::sync::{Arc, mpsc};
 use std::time::Duration;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_tessera");
@@ -20,7 +43,200 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// A running server process; killed when dropped.
+/// For each named `async fn name(backend: Backend)`, a module `name` with a `sqlite` and a
+/// `postgres` test (see the module documentation).
+macro_rules! on_both_backends {
+    ($($test:ident),* $(,)?) => {$(
+        mod $test {
+            #[tokio::test]
+            async fn sqlite() {
+                super::$test(crate::helpers::Backend::Sqlite).await;
+            }
+
+            #[tokio::test]
+            async fn postgres() {
+                if let Some(backend) = crate::helpers::Backend::postgres() {
+                    super::$test(backend).await;
+                }
+            }
+        }
+    )*};
+}
+
+/// The database a test server runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// The embedded default: a file in the server's data directory.
+    Sqlite,
+    /// A fresh database on `TEST_DATABASE_URL`.
+    Postgres,
+}
+
+impl Backend {
+    /// `Some(Postgres)` when `TEST_DATABASE_URL` is set; `None` (skip, with a message)
+    /// otherwise. Panics when `CI` is set without it: CI must not skip these runs.
+    pub fn postgres() -> Option<Self> {
+        pg_admin_url().map(|_| Backend::Postgres)
+    }
+}
+
+/// `TEST_DATABASE_URL`, or `None` after printing why the test is skipped.
+pub fn pg_admin_url() -> Option<String> {
+    match std::env::var("TEST_DATABASE_URL") {
+        Ok(u) if !u.is_empty() => Some(u),
+        _ => {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "CI is set but TEST_DATABASE_URL is not: the PostgreSQL runs must not be skipped"
+            );
+            eprintln!("skipping PostgreSQL run: TEST_DATABASE_URL is not set");
+            None
+        }
+    }
+}
+
+/// Runs `f` to completion on a private runtime (usable from `Drop` and sync helpers).
+fn block_on<F: std::future::Future + Send>(f: F) -> F::Output
+where
+    F::Output: Send,
+{
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime")
+                .block_on(f)
+        })
+        .join()
+        .expect("block_on thread")
+    })
+}
+
+/// A fresh PostgreSQL database, dropped (connections forced closed) when the last user goes.
+pub struct PgDatabase {
+    admin_url: String,
+    pub name: String,
+    /// URL of the database itself.
+    pub url: String,
+}
+
+impl PgDatabase {
+    pub fn create() -> Arc<Self> {
+        let admin_url = pg_admin_url().expect("TEST_DATABASE_URL");
+        let name = format!("t_{}", uuid::Uuid::new_v4().simple());
+        let sql = format!("CREATE DATABASE {name}");
+        block_on(async {
+            use sqlx::Connection;
+            let mut conn = sqlx::PgConnection::connect(&admin_url)
+                .await
+                .expect("connect to TEST_DATABASE_URL");
+            sqlx::query(sqlx::AssertSqlSafe(sql))
+                .execute(&mut conn)
+                .await
+                .expect("create database");
+            let _ = conn.close().await;
+        });
+        let url = with_db_name(&admin_url, &name);
+        Arc::new(Self {
+            admin_url,
+            name,
+            url,
+        })
+    }
+
+    /// The database URL with another `host:port` (a proxy in front of PostgreSQL).
+    pub fn url_via(&self, host_port: &str) -> String {
+        let (scheme, rest) = self.url.split_once("://").expect("scheme");
+        let (userinfo, after) = match rest.split_once('@') {
+            Some((u, a)) => (format!("{u}@"), a),
+            None => (String::new(), rest),
+        };
+        let path = after.find('/').map(|i| &after[i..]).unwrap_or("");
+        format!("{scheme}://{userinfo}{host_port}{path}")
+    }
+
+    /// `host:port` of the PostgreSQL server.
+    pub fn host_port(&self) -> String {
+        let rest = self.url.split_once("://").expect("scheme").1;
+        let after = rest.rsplit_once('@').map(|(_, a)| a).unwrap_or(rest);
+        let hp = after.split(['/', '?']).next().unwrap_or("");
+        if hp.contains(':') {
+            hp.to_owned()
+        } else {
+            format!("{hp}:5432")
+        }
+    }
+
+    /// Runs one SQL statement on this database.
+    pub fn execute(&self, sql: &str) -> u64 {
+        let sql = sql.to_owned();
+        block_on(async {
+            use sqlx::Connection;
+            let mut conn = sqlx::PgConnection::connect(&self.url)
+                .await
+                .expect("connect");
+            let done = sqlx::query(sqlx::AssertSqlSafe(sql))
+                .execute(&mut conn)
+                .await
+                .expect("execute");
+            let _ = conn.close().await;
+            done.rows_affected()
+        })
+    }
+
+    /// The first column of the first row of a query returning a BIGINT.
+    pub fn query_i64(&self, sql: &str) -> i64 {
+        let sql = sql.to_owned();
+        block_on(async {
+            use sqlx::{Connection, Row};
+            let mut conn = sqlx::PgConnection::connect(&self.url)
+                .await
+                .expect("connect");
+            let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+                .fetch_one(&mut conn)
+                .await
+                .expect("query");
+            let _ = conn.close().await;
+            row.get::<i64, _>(0)
+        })
+    }
+}
+
+impl Drop for PgDatabase {
+    fn drop(&mut self) {
+        let sql = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name);
+        block_on(async {
+            use sqlx::Connection;
+            if let Ok(mut conn) = sqlx::PgConnection::connect(&self.admin_url).await {
+                if let Err(e) = sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .execute(&mut conn)
+                    .await
+                {
+                    eprintln!("could not drop test database {}: {e}", self.name);
+                }
+                let _ = conn.close().await;
+            }
+        });
+    }
+}
+
+/// `postgres://u@h:p/db?x` with the database name replaced.
+fn with_db_name(url: &str, name: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((b, q)) => (b, format!("?{q}")),
+        None => (url, String::new()),
+    };
+    let scheme_end = base.find("://").map(|i| i + 3).unwrap_or(0);
+    let host_part = match base[scheme_end..].find('/') {
+        Some(i) => &base[..scheme_end + i],
+        None => base,
+    };
+    format!("{host_part}/{name}{query}")
+}
+
+/// A running server process; killed when dropped (and its PostgreSQL database dropped once
+/// no other node uses it).
 pub struct TestServer {
     pub base: String,
     pub dir: tempfile::TempDir,
@@ -28,6 +244,9 @@ pub struct TestServer {
     child: Child,
     pub client: reqwest::Client,
     log: mpsc::Receiver<String>,
+    pub backend: Backend,
+    /// The PostgreSQL database (shared by every node started with [`TestServer::next_node`]).
+    pub db: Option<Arc<PgDatabase>>,
 }
 
 impl Drop for TestServer {
@@ -50,21 +269,72 @@ fn base_env(data_dir: &Path) -> Vec<(String, String)> {
 }
 
 impl TestServer {
+    /// A server on SQLite.
     pub fn start() -> Self {
         Self::start_with(&[])
     }
 
-    /// Starts with extra environment variables (later entries win).
+    /// A server on SQLite with extra environment variables (later entries win).
     pub fn start_with(extra: &[(&str, &str)]) -> Self {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let mut env = base_env(&dir.path().join("data"));
-        env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
-        Self::spawn(dir, env)
+        Self::start_on(Backend::Sqlite, extra)
     }
 
-    fn spawn(dir: tempfile::TempDir, env: Vec<(String, String)>) -> Self {
+    /// A server on `backend` (a fresh database for PostgreSQL).
+    pub fn on(backend: Backend) -> Self {
+        Self::start_on(backend, &[])
+    }
+
+    /// A server on `backend` with extra environment variables (later entries win).
+    pub fn start_on(backend: Backend, extra: &[(&str, &str)]) -> Self {
+        let db = match backend {
+            Backend::Sqlite => None,
+            Backend::Postgres => Some(PgDatabase::create()),
+        };
+        Self::start_node(db, extra)
+    }
+
+    /// Another node on this server's database, with the same master key (read from this
+    /// node's key file, as operators share it) and the same extra settings.
+    pub fn next_node(&self, extra: &[(&str, &str)]) -> Self {
+        let key_file = self.data_dir().join("master.key").display().to_string();
+        let mut all: Vec<(&str, &str)> = self
+            .env
+            .iter()
+            .filter(|(k, _)| k != "TESSERA_DATA_DIR" && k != "TESSERA_DATABASE_URL")
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        all.push(("TESSERA_MASTER_KEY_FILE", &key_file));
+        all.extend_from_slice(extra);
+        Self::start_node(self.db.clone(), &all)
+    }
+
+    /// A server on `db` (PostgreSQL) or SQLite (`None`).
+    pub fn start_node(db: Option<Arc<PgDatabase>>, extra: &[(&str, &str)]) -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut env = base_env(&dir.path().join("data"));
+        if let Some(db) = &db {
+            env.push(("TESSERA_DATABASE_URL".into(), db.url.clone()));
+        }
+        env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        let backend = if db.is_some() {
+            Backend::Postgres
+        } else {
+            Backend::Sqlite
+        };
+        Self::spawn(dir, env, backend, db)
+    }
+
+    fn spawn(
+        dir: tempfile::TempDir,
+        env: Vec<(String, String)>,
+        backend: Backend,
+        db: Option<Arc<PgDatabase>>,
+    ) -> Self {
         let mut cmd = Command::new(BIN);
-        cmd.arg("serve").stdout(Stdio::null()).stderr(Stdio::piped()).env_clear();
+        cmd.arg("serve")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .env_clear();
         cmd.env("PATH", std::env::var("PATH").unwrap_or_default());
         for (k, v) in &env {
             cmd.env(k, v);
@@ -86,7 +356,10 @@ impl TestServer {
                 Ok(line) => {
                     if let Ok(v) = serde_json::from_str::<Value>(&line) {
                         if v["fields"]["message"] == "listening" {
-                            base = Some(format!("http://{}", v["fields"]["address"].as_str().unwrap()));
+                            base = Some(format!(
+                                "http://{}",
+                                v["fields"]["address"].as_str().unwrap()
+                            ));
                         }
                     }
                 }
@@ -94,8 +367,17 @@ impl TestServer {
                 Err(mpsc::RecvTimeoutError::Disconnected) => break,
             }
         }
-        let base = base.expect("server did not log its listening address");
+        let Some(base) = base else {
+            let _ = child.kill();
+            let log: Vec<String> = rx.try_iter().collect();
+            panic!(
+                "server did not log its listening address; log:\n{}",
+                log.join("\n")
+            );
+        };
         Self {
+            backend,
+            db,
             base,
             dir,
             env,
@@ -131,7 +413,11 @@ impl TestServer {
     /// `tessera app create`, parsed.
     pub fn create_app(&self, name: &str, flow: &str) -> TestApp {
         let out = self.cli(&["app", "create", "--name", name, "--signup-flow", flow]);
-        assert!(out.status.success(), "app create failed: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "app create failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let v: Value = serde_json::from_slice(&out.stdout).expect("app create prints JSON");
         TestApp {
             app_id: v["appId"].as_str().unwrap().into(),
@@ -149,7 +435,11 @@ impl TestServer {
             args.push(s);
         }
         let out = self.cli(&args);
-        assert!(out.status.success(), "app update failed: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "app update failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -158,19 +448,34 @@ impl TestServer {
 
     /// POST a form body (what the Swift SDK sends).
     pub async fn form(&self, path: &str, headers: &[(&str, &str)], body: &[(&str, &str)]) -> Reply {
-        let encoded = form_urlencoded::Serializer::new(String::new()).extend_pairs(body).finish();
-        self.raw(reqwest::Method::POST, path, headers, Some("application/x-www-form-urlencoded"), encoded.into_bytes())
-            .await
+        let encoded = form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(body)
+            .finish();
+        self.raw(
+            reqwest::Method::POST,
+            path,
+            headers,
+            Some("application/x-www-form-urlencoded"),
+            encoded.into_bytes(),
+        )
+        .await
     }
 
     /// POST a JSON body (what the React and Kotlin SDKs send).
     pub async fn json(&self, path: &str, headers: &[(&str, &str)], body: Value) -> Reply {
-        self.raw(reqwest::Method::POST, path, headers, Some("application/json"), body.to_string().into_bytes())
-            .await
+        self.raw(
+            reqwest::Method::POST,
+            path,
+            headers,
+            Some("application/json"),
+            body.to_string().into_bytes(),
+        )
+        .await
     }
 
     pub async fn get(&self, path: &str, headers: &[(&str, &str)]) -> Reply {
-        self.raw(reqwest::Method::GET, path, headers, None, Vec::new()).await
+        self.raw(reqwest::Method::GET, path, headers, None, Vec::new())
+            .await
     }
 
     pub async fn raw(
@@ -243,23 +548,37 @@ pub struct Reply {
 
 impl Reply {
     pub fn json(&self) -> Value {
-        serde_json::from_str(&self.text).unwrap_or_else(|_| panic!("not JSON: {} {}", self.status, self.text))
+        serde_json::from_str(&self.text)
+            .unwrap_or_else(|_| panic!("not JSON: {} {}", self.status, self.text))
     }
 
     /// Asserts a CosyncJWT error: HTTP 400 and exactly `{code, message}`.
     #[track_caller]
     pub fn assert_code(&self, code: i64) {
-        assert_eq!(self.status, 400, "expected HTTP 400 with code {code}, got {} {}", self.status, self.text);
+        assert_eq!(
+            self.status, 400,
+            "expected HTTP 400 with code {code}, got {} {}",
+            self.status, self.text
+        );
         let v = self.json();
         assert_eq!(v["code"], code, "body {}", self.text);
         let obj = v.as_object().unwrap();
-        assert_eq!(obj.len(), 2, "error body must have exactly code and message: {}", self.text);
+        assert_eq!(
+            obj.len(),
+            2,
+            "error body must have exactly code and message: {}",
+            self.text
+        );
         assert!(obj["message"].is_string());
     }
 
     #[track_caller]
     pub fn assert_true(&self) {
-        assert_eq!((self.status, self.text.as_str()), (200, "true"), "expected literal true");
+        assert_eq!(
+            (self.status, self.text.as_str()),
+            (200, "true"),
+            "expected literal true"
+        );
     }
 }
 
@@ -271,7 +590,11 @@ pub fn code_in(mail: &str) -> String {
         let window = &bytes[i..i + 6];
         let before = if i == 0 { b' ' } else { bytes[i - 1] };
         let after = bytes.get(i + 6).copied().unwrap_or(b' ');
-        if window.iter().all(u8::is_ascii_digit) && !before.is_ascii_digit() && !after.is_ascii_digit() && before == b' ' {
+        if window.iter().all(u8::is_ascii_digit)
+            && !before.is_ascii_digit()
+            && !after.is_ascii_digit()
+            && before == b' '
+        {
             return String::from_utf8(window.to_vec()).unwrap();
         }
     }
@@ -282,14 +605,18 @@ pub fn code_in(mail: &str) -> String {
 pub fn claims(jwt: &str) -> Value {
     use base64::Engine;
     let part = jwt.split('.').nth(1).unwrap();
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(part).unwrap();
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(part)
+        .unwrap();
     serde_json::from_slice(&bytes).unwrap()
 }
 
 pub fn header_of(jwt: &str) -> Value {
     use base64::Engine;
     let part = jwt.split('.').next().unwrap();
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(part).unwrap();
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(part)
+        .unwrap();
     serde_json::from_slice(&bytes).unwrap()
 }
 
@@ -298,13 +625,21 @@ pub fn header_of(jwt: &str) -> Value {
 pub async fn sign_up(server: &TestServer, app: &TestApp, handle: &str, password: &str) -> Value {
     let pw = md5_hex(password);
     server
-        .form("/api/appuser/signup", &app.header(), &[("handle", handle), ("password", &pw)])
+        .form(
+            "/api/appuser/signup",
+            &app.header(),
+            &[("handle", handle), ("password", &pw)],
+        )
         .await
         .assert_true();
     let mail = server.outbox().pop().expect("signup mail");
     let code = code_in(&mail);
     let done = server
-        .form("/api/appuser/completeSignup", &app.header(), &[("handle", handle), ("code", &code)])
+        .form(
+            "/api/appuser/completeSignup",
+            &app.header(),
+            &[("handle", handle), ("code", &code)],
+        )
         .await;
     assert_eq!(done.status, 200, "{}", done.text);
     done.json()

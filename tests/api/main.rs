@@ -1,5 +1,6 @@
 //! The one integration test binary: every test talks to a real `tessera serve` process.
 
+#[macro_use]
 mod helpers;
 
 mod at_rest;
