@@ -500,11 +500,13 @@ impl TestServer {
             .get("content-type")
             .map(|v| v.to_str().unwrap().to_owned())
             .unwrap_or_default();
+        let headers = res.headers().clone();
         let text = res.text().await.unwrap();
         Reply {
             status,
             content_type,
             text,
+            headers,
         }
     }
 
@@ -544,6 +546,7 @@ pub struct Reply {
     pub status: u16,
     pub content_type: String,
     pub text: String,
+    pub headers: reqwest::header::HeaderMap,
 }
 
 impl Reply {

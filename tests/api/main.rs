@@ -7,3 +7,4 @@ mod at_rest;
 mod bad_input;
 mod flow;
 mod jwt;
+mod multi_node;
