@@ -350,18 +350,20 @@ impl TestServer {
             }
         });
         let mut base = None;
+        let mut seen = Vec::new();
         let deadline = std::time::Instant::now() + Duration::from_secs(60);
         while base.is_none() && std::time::Instant::now() < deadline {
             match rx.recv_timeout(Duration::from_millis(200)) {
                 Ok(line) => {
-                    if let Ok(v) = serde_json::from_str::<Value>(&line) {
-                        if v["fields"]["message"] == "listening" {
-                            base = Some(format!(
-                                "http://{}",
-                                v["fields"]["address"].as_str().unwrap()
-                            ));
-                        }
+                    if let Ok(v) = serde_json::from_str::<Value>(&line)
+                        && v["fields"]["message"] == "listening"
+                    {
+                        base = Some(format!(
+                            "http://{}",
+                            v["fields"]["address"].as_str().unwrap()
+                        ));
                     }
+                    seen.push(line);
                 }
                 Err(mpsc::RecvTimeoutError::Timeout) => {}
                 Err(mpsc::RecvTimeoutError::Disconnected) => break,
@@ -369,10 +371,10 @@ impl TestServer {
         }
         let Some(base) = base else {
             let _ = child.kill();
-            let log: Vec<String> = rx.try_iter().collect();
+            seen.extend(rx.try_iter());
             panic!(
                 "server did not log its listening address; log:\n{}",
-                log.join("\n")
+                seen.join("\n")
             );
         };
         Self {

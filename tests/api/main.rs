@@ -1,5 +1,8 @@
 //! The one integration test binary: every test talks to a real `tessera serve` process.
 
+// Test code: a panic is how a test fails, in helpers and in backend-generic test bodies alike.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 #[macro_use]
 mod helpers;
 
