@@ -682,3 +682,34 @@ fn database_name_is_replaced_in_urls() {
     );
     assert_eq!(with_db_name("postgres://h:1", "x"), "postgres://h:1/x");
 }
+
+#[tokio::test]
+async fn postgres_statement_timeout_is_set_and_answers_unavailable() {
+    let Some(admin) = pg_admin_url() else {
+        return;
+    };
+    let db = pg_db(&admin).await;
+    let opts = PoolOptions {
+        max_connections: 2,
+        acquire_timeout: Duration::from_secs(10),
+        statement_timeout: Some(Duration::from_millis(1_500)),
+    };
+    let store = SqlStore::connect(&db.url, opts).await.unwrap();
+    let shown = sqlx::query("SELECT current_setting('statement_timeout')")
+        .fetch_one(store.pool())
+        .await
+        .map(|row| sqlx::Row::get::<String, _>(&row, 0));
+    let slow = sqlx::query("SELECT 1 FROM pg_sleep(5)")
+        .execute(store.pool())
+        .await
+        .map_err(super::sql::map_err);
+    store.pool().close().await;
+    if let Some((admin, name)) = &db.cleanup {
+        drop_db(admin, name).await;
+    }
+    assert_eq!(shown.unwrap(), "1500ms");
+    assert!(
+        matches!(slow, Err(StoreError::Unavailable(_))),
+        "a cancelled statement is an outage (503), got {slow:?}"
+    );
+}

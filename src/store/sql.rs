@@ -120,7 +120,23 @@ impl SqlStore {
                 }
             }
         }
-        let pool = pool_opts.connect(url).await.map_err(map_err)?;
+        let pool = match pool_opts.connect(url).await {
+            Ok(pool) => pool,
+            Err(sqlx::Error::PoolTimedOut) => {
+                // The pool only says it timed out; one direct attempt tells the operator why
+                // (refused, unknown host, authentication failed).
+                use sqlx::Connection;
+                let why = match sqlx::AnyConnection::connect(url).await {
+                    Ok(conn) => {
+                        let _ = conn.close().await;
+                        "pool timed out while waiting for an open connection".to_owned()
+                    }
+                    Err(e) => e.to_string(),
+                };
+                return Err(StoreError::Unavailable(why));
+            }
+            Err(e) => return Err(map_err(e)),
+        };
         let list = match backend {
             Backend::Sqlite => SQLITE_MIGRATIONS,
             Backend::Postgres => POSTGRES_MIGRATIONS,
