@@ -401,6 +401,27 @@ impl TestServer {
         self.log.try_iter().collect()
     }
 
+    /// Log lines up to the first one containing `needle` (waiting up to 10 s for it, since the
+    /// line may still be on its way from the process); all lines read if it never comes.
+    pub fn wait_for_log(&self, needle: &str) -> Vec<String> {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        let mut lines = Vec::new();
+        while std::time::Instant::now() < deadline {
+            match self.log.recv_timeout(Duration::from_millis(100)) {
+                Ok(line) => {
+                    let found = line.contains(needle);
+                    lines.push(line);
+                    if found {
+                        break;
+                    }
+                }
+                Err(mpsc::RecvTimeoutError::Timeout) => {}
+                Err(mpsc::RecvTimeoutError::Disconnected) => break,
+            }
+        }
+        lines
+    }
+
     /// Runs the CLI against this server's data directory.
     pub fn cli(&self, args: &[&str]) -> std::process::Output {
         let mut cmd = Command::new(BIN);
