@@ -281,7 +281,7 @@ async fn database_outage_answers_503_and_the_node_recovers() {
         (503, "application/problem+json")
     );
     assert_eq!(server.get("/readyz", &[]).await.status, 503);
-    let log = server.drain_log().join("\n");
+    let log = server.wait_for_log("database unavailable").join("\n");
     assert!(
         log.contains("database unavailable"),
         "a clear log line: {log}"
