@@ -123,11 +123,12 @@ fn user_tuple(u: &UserRow) -> String {
     )
 }
 
-fn assert_conflict<T>(r: StoreResult<T>, what: &str) {
+/// Asserts `Conflict` naming the same constraint on every backend.
+fn assert_conflict<T>(r: StoreResult<T>, constraint: &str) {
     match r {
-        Err(StoreError::Conflict(_)) => {}
-        Err(e) => panic!("{what}: expected Conflict, got {e:?}"),
-        Ok(_) => panic!("{what}: expected Conflict, got Ok"),
+        Err(StoreError::Conflict(name)) => assert_eq!(name, constraint),
+        Err(e) => panic!("{constraint}: expected Conflict, got {e:?}"),
+        Ok(_) => panic!("{constraint}: expected Conflict, got Ok"),
     }
 }
 
@@ -174,7 +175,7 @@ async fn check_apps(store: S) {
         .unwrap();
     assert_conflict(
         store.app_create(&app_row(&a, 3), &key_row(&id())).await,
-        "duplicate app id",
+        "apps_pkey",
     );
     let got = store.app_get(&a).await.unwrap();
     assert_eq!(
@@ -308,19 +309,16 @@ async fn check_user_unique_constraints(store: S) {
     store.user_create(&first).await.unwrap();
     assert_conflict(
         store.user_create(&user_row(&app, b"same")).await,
-        "duplicate (app, handle_idx)",
+        "users_handle",
     );
     let mut dup_name = user_row(&app, b"other-handle");
     dup_name.user_name_idx = Some(b"name".to_vec());
-    assert_conflict(
-        store.user_create(&dup_name).await,
-        "duplicate (app, user_name_idx)",
-    );
+    assert_conflict(store.user_create(&dup_name).await, "users_user_name");
     // Taking a user name by update conflicts too.
     let mut second = user_row(&app, b"second");
     store.user_create(&second).await.unwrap();
     second.user_name_idx = Some(b"name".to_vec());
-    assert_conflict(store.user_update(&second).await, "user name by update");
+    assert_conflict(store.user_update(&second).await, "users_user_name");
     // Users without a user name do not collide; other apps are separate namespaces.
     store.user_create(&user_row(&app, b"third")).await.unwrap();
     let mut elsewhere = user_row(&other_app, b"same");
@@ -329,7 +327,7 @@ async fn check_user_unique_constraints(store: S) {
     // The same id twice is a conflict as well.
     let mut same_id = user_row(&app, b"fourth");
     same_id.id = first.id.clone();
-    assert_conflict(store.user_create(&same_id).await, "duplicate user id");
+    assert_conflict(store.user_create(&same_id).await, "users_pkey");
 }
 
 async fn check_signups(store: S) {
@@ -389,7 +387,7 @@ async fn check_signup_complete(store: S) {
     store.signup_upsert(&s).await.unwrap();
     assert_conflict(
         store.signup_complete(&s.id, &user_row(&app, b"h")).await,
-        "user exists",
+        "users_handle",
     );
     assert_eq!(store.signup_get(&app, b"h").await.unwrap().id, s.id);
 }

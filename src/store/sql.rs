@@ -168,7 +168,7 @@ pub fn map_err(e: sqlx::Error) -> StoreError {
     match &e {
         sqlx::Error::RowNotFound => StoreError::NotFound,
         sqlx::Error::Database(db) if db.is_unique_violation() => {
-            StoreError::Conflict(db.constraint().unwrap_or("unique").to_owned())
+            StoreError::Conflict(conflict_name(db.constraint(), db.message()))
         }
         sqlx::Error::Io(_)
         | sqlx::Error::PoolTimedOut
@@ -193,6 +193,31 @@ pub fn map_err(e: sqlx::Error) -> StoreError {
             }
         }
         _ => StoreError::Other(e.to_string()),
+    }
+}
+
+/// Unique indexes by the columns SQLite names in its error message, so that `Conflict` carries
+/// PostgreSQL's constraint name on both backends. Add new unique indexes here; any other
+/// SQLite unique failure is a primary key (`<table>_pkey`, as PostgreSQL names it).
+const UNIQUE_INDEXES: &[(&str, &str)] = &[
+    ("users.app_id, users.handle_idx", "users_handle"),
+    ("users.app_id, users.user_name_idx", "users_user_name"),
+    ("signups.app_id, signups.handle_idx", "signups_handle"),
+];
+
+/// The violated constraint: PostgreSQL reports its name; SQLite reports
+/// "UNIQUE constraint failed: table.col, table.col".
+fn conflict_name(constraint: Option<&str>, message: &str) -> String {
+    if let Some(name) = constraint {
+        return name.to_owned();
+    }
+    let columns = message.rsplit(": ").next().unwrap_or("").trim();
+    if let Some((_, name)) = UNIQUE_INDEXES.iter().find(|(cols, _)| *cols == columns) {
+        return (*name).to_owned();
+    }
+    match columns.split_once('.') {
+        Some((table, _)) => format!("{table}_pkey"),
+        None => "unique".to_owned(),
     }
 }
 
