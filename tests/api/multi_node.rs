@@ -87,6 +87,25 @@ async fn two_nodes_share_accounts_sessions_and_code_budgets() {
         .await
         .assert_code(405);
 
+    // The same signup completed on A and B at once: exactly one account, one winner.
+    a.form(
+        SIGNUP,
+        &app.header(),
+        &[("handle", "cy@example.com"), ("password", &pw)],
+    )
+    .await
+    .assert_true();
+    let code = code_in(&a.outbox().pop().unwrap());
+    let body = [("handle", "cy@example.com"), ("code", code.as_str())];
+    let h = app.header();
+    let (ra, rb) = tokio::join!(a.form(COMPLETE, &h, &body), b.form(COMPLETE, &h, &body));
+    let mut statuses = [ra.status, rb.status];
+    statuses.sort();
+    assert_eq!(statuses, [200, 400], "A: {} B: {}", ra.text, rb.text);
+    let loser = if ra.status == 400 { &ra } else { &rb };
+    loser.assert_code(602);
+    assert_eq!(db.query_i64("SELECT count(*) FROM users"), 2);
+
     // Wrong codes on A and on B count against one budget of 4.
     a.form(
         SIGNUP,
