@@ -42,6 +42,8 @@ async fn handle_and_metadata_are_not_in_the_database_file(backend: Backend) {
         let dump = std::process::Command::new("pg_dump")
             .arg("--dbname")
             .arg(&db.url)
+            .arg("--schema")
+            .arg(&db.name)
             .output()
             .expect("pg_dump");
         assert!(
@@ -50,7 +52,7 @@ async fn handle_and_metadata_are_not_in_the_database_file(backend: Backend) {
             String::from_utf8_lossy(&dump.stderr)
         );
         assert!(
-            String::from_utf8_lossy(&dump.stdout).contains("COPY public.users"),
+            String::from_utf8_lossy(&dump.stdout).contains(&format!("COPY {}.users", db.name)),
             "dump has the users table"
         );
         stored.push(("the PostgreSQL dump".into(), dump.stdout));

@@ -150,7 +150,7 @@ async fn three_nodes_start_at_once_on_a_fresh_database() {
     if Backend::postgres().is_none() {
         return;
     }
-    let db = PgDatabase::create();
+    let db = PgSchema::create();
     let keys = tempfile::tempdir().unwrap();
     let key_file = shared_master_key(keys.path());
     let start = Instant::now();
@@ -257,7 +257,7 @@ async fn database_outage_answers_503_and_the_node_recovers() {
     if Backend::postgres().is_none() {
         return;
     }
-    let db = PgDatabase::create();
+    let db = PgSchema::create();
     let proxy = Proxy::start(db.host_port()).await;
     let via_proxy = db.url_via(&proxy.addr);
     let server = TestServer::start_node(
