@@ -299,6 +299,7 @@ async fn database_outage_answers_503_and_the_node_recovers() {
         (jwks.status, jwks.content_type.as_str()),
         (503, "application/problem+json")
     );
+    assert!(jwks.headers.get("retry-after").is_some());
     assert_eq!(server.get("/readyz", &[]).await.status, 503);
     let log = server.wait_for_log("database unavailable").join("\n");
     assert!(
