@@ -31,6 +31,8 @@ pub struct Settings {
     pub attempt_window_secs: i64,
     pub db_max_connections: u32,
     pub db_acquire_timeout_secs: u64,
+    /// PostgreSQL `statement_timeout` per connection; 0 disables it.
+    pub db_statement_timeout_secs: u64,
     pub log_format: LogFormat,
 }
 
@@ -65,6 +67,7 @@ struct FileSettings {
     attempt_window_secs: Option<i64>,
     db_max_connections: Option<u32>,
     db_acquire_timeout_secs: Option<u64>,
+    db_statement_timeout_secs: Option<u64>,
     log_format: Option<LogFormat>,
 }
 
@@ -201,6 +204,11 @@ impl Settings {
                 f.db_acquire_timeout_secs,
                 5
             ),
+            db_statement_timeout_secs: pick!(
+                "TESSERA_DB_STATEMENT_TIMEOUT_SECS",
+                f.db_statement_timeout_secs,
+                30
+            ),
             data_dir,
             log_format,
         };
@@ -223,6 +231,11 @@ impl Settings {
             if v <= 0 {
                 return Err(ConfigError::Invalid(format!("{name} must be positive")));
             }
+        }
+        if self.db_acquire_timeout_secs == 0 {
+            return Err(ConfigError::Invalid(
+                "db_acquire_timeout_secs must be positive".into(),
+            ));
         }
         if self.db_max_connections == 0 {
             return Err(ConfigError::Invalid(
@@ -273,6 +286,9 @@ impl std::fmt::Debug for Settings {
             .field("argon2_memory_kib", &self.argon2_memory_kib)
             .field("argon2_iterations", &self.argon2_iterations)
             .field("hash_workers", &self.hash_workers)
+            .field("db_max_connections", &self.db_max_connections)
+            .field("db_acquire_timeout_secs", &self.db_acquire_timeout_secs)
+            .field("db_statement_timeout_secs", &self.db_statement_timeout_secs)
             .field("log_format", &self.log_format)
             .finish_non_exhaustive()
     }
@@ -339,6 +355,38 @@ mod tests {
         assert!(build("", &[("TESSERA_HASH_WORKERS", "many")]).is_err());
         assert!(build("", &[("TESSERA_LOG_FORMAT", "xml")]).is_err());
         assert!(build("code_max_attempts = 0", &[]).is_err());
+        assert!(build("db_acquire_timeout_secs = 0", &[]).is_err());
+    }
+
+    #[test]
+    fn database_pool_settings() {
+        let s = build("", &[]).unwrap();
+        assert_eq!(
+            (
+                s.db_max_connections,
+                s.db_acquire_timeout_secs,
+                s.db_statement_timeout_secs
+            ),
+            (8, 5, 30)
+        );
+        let s = build(
+            "db_max_connections = 20\ndb_statement_timeout_secs = 7",
+            &[
+                ("TESSERA_DB_ACQUIRE_TIMEOUT_SECS", "2"),
+                ("TESSERA_DB_STATEMENT_TIMEOUT_SECS", "0"),
+                ("TESSERA_DATABASE_URL", "postgres://u@db/t"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(
+            (
+                s.db_max_connections,
+                s.db_acquire_timeout_secs,
+                s.db_statement_timeout_secs
+            ),
+            (20, 2, 0)
+        );
+        assert!(!s.is_sqlite());
     }
 
     #[test]

@@ -89,9 +89,20 @@ pub async fn build_core(settings: &Settings, public_url: String) -> anyhow::Resu
         PoolOptions {
             max_connections: settings.db_max_connections,
             acquire_timeout: Duration::from_secs(settings.db_acquire_timeout_secs),
+            statement_timeout: (settings.db_statement_timeout_secs > 0)
+                .then(|| Duration::from_secs(settings.db_statement_timeout_secs)),
         },
     )
     .await
+    .map_err(|e| {
+        // One clear line for operators; the error text never contains the URL or its password.
+        tracing::error!(
+            database = if settings.is_sqlite() { "sqlite" } else { "postgres" },
+            error = %e,
+            "cannot open the database at start-up"
+        );
+        e
+    })
     .context("opening the database")?;
     let hasher = Hasher::new(
         HashCost {

@@ -113,7 +113,10 @@ pub fn problem_from(e: &Error) -> Response {
             if let Error::Unavailable(d) = e {
                 tracing::error!(error = %d, "database unavailable; answering 503");
             }
-            problem(StatusCode::SERVICE_UNAVAILABLE, "temporarily unavailable")
+            let mut res = problem(StatusCode::SERVICE_UNAVAILABLE, "temporarily unavailable");
+            res.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            res
         }
         Error::Internal(d) => {
             tracing::error!(error = %d, "internal error");

@@ -1,1 +1,706 @@
+//! One list of behaviour checks for every [`Store`] method, run unchanged against SQLite (a
+//! temporary file) and PostgreSQL (a fresh schema per check in `TEST_DATABASE_URL`'s database;
+//! skipped with a message when unset, a failure when `CI` is set without it).
 
+use std::collections::BTreeSet;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::sql::{PoolOptions, SqlStore};
+use super::*;
+
+type S = Arc<dyn Store>;
+
+fn id() -> String {
+    uuid::Uuid::now_v7().to_string()
+}
+
+fn app_row(id: &str, created_at: i64) -> AppRow {
+    AppRow {
+        id: id.into(),
+        name: format!("app {id}"),
+        status: "active".into(),
+        settings: r#"{"signupFlow":"code"}"#.into(),
+        secrets: None,
+        active_kid: format!("kid-{id}"),
+        created_at,
+        updated_at: created_at,
+    }
+}
+
+fn key_row(app_id: &str) -> AppKeyRow {
+    AppKeyRow {
+        kid: format!("kid-{app_id}"),
+        app_id: app_id.into(),
+        sealed_private: vec![1, 2, 3, 0, 255],
+        public_der: vec![4, 5, 6],
+        status: "active".into(),
+        created_at: 1,
+    }
+}
+
+/// Creates an app (with its key) for a check; every check uses its own apps.
+async fn new_app(store: &S) -> String {
+    let app = id();
+    store
+        .app_create(&app_row(&app, 1_000), &key_row(&app))
+        .await
+        .unwrap();
+    app
+}
+
+fn user_row(app_id: &str, handle: &[u8]) -> UserRow {
+    UserRow {
+        id: id(),
+        app_id: app_id.into(),
+        handle_idx: handle.to_vec(),
+        handle_enc: [b"enc:", handle].concat(),
+        user_name_idx: None,
+        user_name_enc: None,
+        password_hash: Some("$argon2id$v=19$m=8,t=1,p=1$c2FsdA$aGFzaA".into()),
+        status: "active".into(),
+        locale: "EN".into(),
+        metadata_enc: None,
+        epoch: 0,
+        login_provider: String::new(),
+        two_factor_phone: false,
+        two_factor_google: false,
+        totp_enc: None,
+        totp_last_step: 0,
+        phone_enc: None,
+        phone_idx: None,
+        phone_verified: false,
+        last_login: None,
+        created_at: 5_000,
+        updated_at: 5_000,
+    }
+}
+
+fn signup_row(app_id: &str, handle: &[u8], code: &[u8]) -> SignupRow {
+    SignupRow {
+        id: id(),
+        app_id: app_id.into(),
+        handle_idx: handle.to_vec(),
+        handle_enc: [b"enc:", handle].concat(),
+        password_hash: "hash".into(),
+        metadata_enc: Some(vec![9, 9]),
+        locale: "EN".into(),
+        code_hash: code.to_vec(),
+        expires_at: 99_000,
+        created_at: 1_000,
+        updated_at: 1_000,
+    }
+}
+
+/// Every column of a user row, for round-trip comparisons.
+fn user_tuple(u: &UserRow) -> String {
+    format!(
+        "{} {} {:?} {:?} {:?} {:?} {:?} {} {} {:?} {} {} {} {} {:?} {} {:?} {:?} {} {:?} {} {}",
+        u.id,
+        u.app_id,
+        u.handle_idx,
+        u.handle_enc,
+        u.user_name_idx,
+        u.user_name_enc,
+        u.password_hash,
+        u.status,
+        u.locale,
+        u.metadata_enc,
+        u.epoch,
+        u.login_provider,
+        u.two_factor_phone,
+        u.two_factor_google,
+        u.totp_enc,
+        u.totp_last_step,
+        u.phone_enc,
+        u.phone_idx,
+        u.phone_verified,
+        u.last_login,
+        u.created_at,
+        u.updated_at
+    )
+}
+
+/// Asserts `Conflict` naming the same constraint on every backend.
+fn assert_conflict<T>(r: StoreResult<T>, constraint: &str) {
+    match r {
+        Err(StoreError::Conflict(name)) => assert_eq!(name, constraint),
+        Err(e) => panic!("{constraint}: expected Conflict, got {e:?}"),
+        Ok(_) => panic!("{constraint}: expected Conflict, got Ok"),
+    }
+}
+
+fn assert_not_found<T>(r: StoreResult<T>, what: &str) {
+    match r {
+        Err(StoreError::NotFound) => {}
+        Err(e) => panic!("{what}: expected NotFound, got {e:?}"),
+        Ok(_) => panic!("{what}: expected NotFound, got Ok"),
+    }
+}
+
+async fn check_ping(store: S) {
+    store.ping().await.unwrap();
+}
+
+async fn check_server_key_first_writer_wins(store: S) {
+    let (kid, sealed) = store
+        .server_key_get_or_insert("p", "k1", &[1, 2], 10)
+        .await
+        .unwrap();
+    assert_eq!((kid.as_str(), sealed.as_slice()), ("k1", &[1u8, 2][..]));
+    let (kid, sealed) = store
+        .server_key_get_or_insert("p", "k2", &[3], 11)
+        .await
+        .unwrap();
+    assert_eq!((kid.as_str(), sealed.as_slice()), ("k1", &[1u8, 2][..]));
+    let (kid, _) = store
+        .server_key_get_or_insert("other", "k3", &[3], 11)
+        .await
+        .unwrap();
+    assert_eq!(kid, "k3");
+}
+
+async fn check_apps(store: S) {
+    let a = id();
+    let b = id();
+    store
+        .app_create(&app_row(&b, 2_000), &key_row(&b))
+        .await
+        .unwrap();
+    store
+        .app_create(&app_row(&a, 1_000), &key_row(&a))
+        .await
+        .unwrap();
+    assert_conflict(
+        store.app_create(&app_row(&a, 3), &key_row(&id())).await,
+        "apps_pkey",
+    );
+    let got = store.app_get(&a).await.unwrap();
+    assert_eq!(
+        (got.name.as_str(), got.active_kid.as_str(), got.created_at),
+        (
+            format!("app {a}").as_str(),
+            format!("kid-{a}").as_str(),
+            1_000
+        )
+    );
+    assert_eq!(got.secrets, None);
+    let ids: Vec<String> = store
+        .app_list()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.id)
+        .collect();
+    assert_eq!(ids, vec![a.clone(), b.clone()], "ordered by creation");
+
+    let mut changed = got.clone();
+    changed.name = "renamed".into();
+    changed.status = "suspended".into();
+    changed.settings = "{}".into();
+    changed.secrets = Some(vec![0, 1, 2]);
+    changed.active_kid = "kid-next".into();
+    changed.updated_at = 9_000;
+    store.app_update(&changed).await.unwrap();
+    let got = store.app_get(&a).await.unwrap();
+    assert_eq!(
+        (
+            got.name.as_str(),
+            got.status.as_str(),
+            got.settings.as_str(),
+            got.secrets.as_deref(),
+            got.active_kid.as_str(),
+            got.created_at,
+            got.updated_at
+        ),
+        (
+            "renamed",
+            "suspended",
+            "{}",
+            Some(&[0u8, 1, 2][..]),
+            "kid-next",
+            1_000,
+            9_000
+        )
+    );
+    assert_not_found(store.app_get("no-such-app").await, "app_get");
+    assert_not_found(
+        store.app_update(&app_row("no-such-app", 1)).await,
+        "app_update",
+    );
+
+    let keys = store.app_keys(&a).await.unwrap();
+    assert_eq!(keys.len(), 1);
+    assert_eq!(
+        (
+            keys[0].kid.as_str(),
+            keys[0].sealed_private.as_slice(),
+            keys[0].public_der.as_slice(),
+            keys[0].status.as_str()
+        ),
+        (
+            format!("kid-{a}").as_str(),
+            &[1u8, 2, 3, 0, 255][..],
+            &[4u8, 5, 6][..],
+            "active"
+        )
+    );
+    assert!(store.app_keys("no-such-app").await.unwrap().is_empty());
+}
+
+async fn check_users(store: S) {
+    let app = new_app(&store).await;
+    let other_app = new_app(&store).await;
+    let u = user_row(&app, b"h1");
+    store.user_create(&u).await.unwrap();
+    assert_eq!(
+        user_tuple(&store.user_by_handle(&app, b"h1").await.unwrap()),
+        user_tuple(&u)
+    );
+    assert_eq!(
+        user_tuple(&store.user_get(&app, &u.id).await.unwrap()),
+        user_tuple(&u)
+    );
+    assert_not_found(store.user_by_handle(&app, b"h2").await, "by_handle");
+    assert_not_found(store.user_by_handle(&other_app, b"h1").await, "other app");
+    assert_not_found(store.user_get(&other_app, &u.id).await, "user_get");
+    assert_not_found(store.user_by_name(&app, b"n1").await, "by_name");
+
+    // Every mutable column is written, flags and optional values included.
+    let mut v = u.clone();
+    v.user_name_idx = Some(b"n1".to_vec());
+    v.user_name_enc = Some(b"enc:n1".to_vec());
+    v.password_hash = None;
+    v.status = "suspended".into();
+    v.locale = "DE".into();
+    v.metadata_enc = Some(vec![7; 40]);
+    v.epoch = 3;
+    v.login_provider = "google".into();
+    v.two_factor_phone = true;
+    v.two_factor_google = true;
+    v.totp_enc = Some(vec![1]);
+    v.totp_last_step = 123_456;
+    v.phone_enc = Some(vec![2]);
+    v.phone_idx = Some(vec![3]);
+    v.phone_verified = true;
+    v.last_login = Some(7_000);
+    v.updated_at = 8_000;
+    store.user_update(&v).await.unwrap();
+    assert_eq!(
+        user_tuple(&store.user_by_name(&app, b"n1").await.unwrap()),
+        user_tuple(&v)
+    );
+    let mut ghost = user_row(&app, b"ghost");
+    ghost.id = id();
+    assert_not_found(store.user_update(&ghost).await, "user_update");
+
+    store.user_set_last_login(&app, &u.id, 9_999).await.unwrap();
+    let got = store.user_get(&app, &u.id).await.unwrap();
+    assert_eq!((got.last_login, got.epoch), (Some(9_999), 3));
+}
+
+async fn check_user_unique_constraints(store: S) {
+    let app = new_app(&store).await;
+    let other_app = new_app(&store).await;
+    let mut first = user_row(&app, b"same");
+    first.user_name_idx = Some(b"name".to_vec());
+    store.user_create(&first).await.unwrap();
+    assert_conflict(
+        store.user_create(&user_row(&app, b"same")).await,
+        "users_handle",
+    );
+    let mut dup_name = user_row(&app, b"other-handle");
+    dup_name.user_name_idx = Some(b"name".to_vec());
+    assert_conflict(store.user_create(&dup_name).await, "users_user_name");
+    // Taking a user name by update conflicts too.
+    let mut second = user_row(&app, b"second");
+    store.user_create(&second).await.unwrap();
+    second.user_name_idx = Some(b"name".to_vec());
+    assert_conflict(store.user_update(&second).await, "users_user_name");
+    // Users without a user name do not collide; other apps are separate namespaces.
+    store.user_create(&user_row(&app, b"third")).await.unwrap();
+    let mut elsewhere = user_row(&other_app, b"same");
+    elsewhere.user_name_idx = Some(b"name".to_vec());
+    store.user_create(&elsewhere).await.unwrap();
+    // The same id twice is a conflict as well.
+    let mut same_id = user_row(&app, b"fourth");
+    same_id.id = first.id.clone();
+    assert_conflict(store.user_create(&same_id).await, "users_pkey");
+}
+
+async fn check_signups(store: S) {
+    let app = new_app(&store).await;
+    let s1 = signup_row(&app, b"h", b"code-1");
+    store.signup_upsert(&s1).await.unwrap();
+    let got = store.signup_get(&app, b"h").await.unwrap();
+    assert_eq!(
+        (
+            got.id.as_str(),
+            got.code_hash.as_slice(),
+            got.metadata_enc.as_deref()
+        ),
+        (s1.id.as_str(), &b"code-1"[..], Some(&[9u8, 9][..]))
+    );
+    // A second signup for the handle replaces the first (latest password wins).
+    let mut s2 = signup_row(&app, b"h", b"code-2");
+    s2.password_hash = "hash-2".into();
+    s2.metadata_enc = None;
+    s2.updated_at = 2_000;
+    store.signup_upsert(&s2).await.unwrap();
+    let got = store.signup_get(&app, b"h").await.unwrap();
+    assert_eq!(
+        (
+            got.id.as_str(),
+            got.code_hash.as_slice(),
+            got.password_hash.as_str(),
+            got.metadata_enc.as_deref(),
+            got.updated_at
+        ),
+        (s2.id.as_str(), &b"code-2"[..], "hash-2", None, 2_000)
+    );
+    store.signup_delete(&app, b"h").await.unwrap();
+    assert_not_found(store.signup_get(&app, b"h").await, "signup_get");
+    store.signup_delete(&app, b"h").await.unwrap();
+}
+
+async fn check_signup_complete(store: S) {
+    let app = new_app(&store).await;
+    let s = signup_row(&app, b"h", b"c");
+    store.signup_upsert(&s).await.unwrap();
+    // An outdated signup id (replaced by a newer signup) completes nothing.
+    assert_not_found(
+        store.signup_complete(&id(), &user_row(&app, b"h")).await,
+        "unknown signup",
+    );
+    let user = user_row(&app, b"h");
+    store.signup_complete(&s.id, &user).await.unwrap();
+    assert_not_found(store.signup_get(&app, b"h").await, "signup removed");
+    store.user_get(&app, &user.id).await.unwrap();
+    assert_not_found(
+        store.signup_complete(&s.id, &user_row(&app, b"h")).await,
+        "completed twice",
+    );
+    // A user with that handle already exists: Conflict, and the signup stays (rolled back).
+    let s = signup_row(&app, b"h", b"c2");
+    store.signup_upsert(&s).await.unwrap();
+    assert_conflict(
+        store.signup_complete(&s.id, &user_row(&app, b"h")).await,
+        "users_handle",
+    );
+    assert_eq!(store.signup_get(&app, b"h").await.unwrap().id, s.id);
+}
+
+async fn check_signup_complete_race(store: S) {
+    let app = new_app(&store).await;
+    let s = signup_row(&app, b"race", b"c");
+    store.signup_upsert(&s).await.unwrap();
+    let mut tasks = Vec::new();
+    for _ in 0..10 {
+        let store = store.clone();
+        let user = user_row(&app, b"race");
+        let sid = s.id.clone();
+        tasks.push(tokio::spawn(async move {
+            store.signup_complete(&sid, &user).await
+        }));
+    }
+    let mut won = 0;
+    for t in tasks {
+        match t.await.unwrap() {
+            Ok(()) => won += 1,
+            Err(StoreError::NotFound) => {}
+            Err(e) => panic!("a losing completion must see NotFound, got {e:?}"),
+        }
+    }
+    assert_eq!(won, 1, "exactly one completion wins");
+    store.user_by_handle(&app, b"race").await.unwrap();
+}
+
+async fn check_codes(store: S) {
+    let app = new_app(&store).await;
+    let code = |hash: &[u8], payload: Option<Vec<u8>>| CodeRow {
+        app_id: app.clone(),
+        purpose: "reset".into(),
+        subject: b"subject".to_vec(),
+        code_hash: hash.to_vec(),
+        payload,
+        expires_at: 50_000,
+        created_at: 1_000,
+    };
+    store.code_put(&code(b"one", None)).await.unwrap();
+    let got = store.code_get(&app, "reset", b"subject").await.unwrap();
+    assert_eq!(
+        (got.code_hash.as_slice(), got.payload, got.expires_at),
+        (&b"one"[..], None, 50_000)
+    );
+    // A new code replaces the outstanding one.
+    store
+        .code_put(&code(b"two", Some(vec![5, 6])))
+        .await
+        .unwrap();
+    let got = store.code_get(&app, "reset", b"subject").await.unwrap();
+    assert_eq!(
+        (got.code_hash.as_slice(), got.payload.as_deref()),
+        (&b"two"[..], Some(&[5u8, 6][..]))
+    );
+    assert_not_found(store.code_get(&app, "invite", b"subject").await, "purpose");
+    assert_not_found(store.code_get(&app, "reset", b"nobody").await, "subject");
+    // Single use: a stale hash takes nothing; the right one exactly once.
+    assert!(
+        !store
+            .code_take(&app, "reset", b"subject", b"one")
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .code_take(&app, "reset", b"subject", b"two")
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .code_take(&app, "reset", b"subject", b"two")
+            .await
+            .unwrap()
+    );
+    assert_not_found(store.code_get(&app, "reset", b"subject").await, "taken");
+}
+
+async fn check_code_take_race(store: S) {
+    let app = new_app(&store).await;
+    store
+        .code_put(&CodeRow {
+            app_id: app.clone(),
+            purpose: "login".into(),
+            subject: b"s".to_vec(),
+            code_hash: b"h".to_vec(),
+            payload: None,
+            expires_at: 1,
+            created_at: 1,
+        })
+        .await
+        .unwrap();
+    let mut tasks = Vec::new();
+    for _ in 0..10 {
+        let (store, app) = (store.clone(), app.clone());
+        tasks.push(tokio::spawn(async move {
+            store.code_take(&app, "login", b"s", b"h").await
+        }));
+    }
+    let mut taken = 0;
+    for t in tasks {
+        if t.await.unwrap().unwrap() {
+            taken += 1;
+        }
+    }
+    assert_eq!(taken, 1, "a code is taken exactly once");
+}
+
+async fn check_attempts(store: S) {
+    let key = format!("code:{}", id());
+    let other = format!("login:{}", id());
+    for expected in 1..=3 {
+        assert_eq!(
+            store.attempt_hit(&key, 10_000, 1_000).await.unwrap(),
+            expected
+        );
+    }
+    assert_eq!(store.attempt_hit(&other, 10_000, 1_000).await.unwrap(), 1);
+    // Still inside the window (started at 10_000), then past it: the count starts over.
+    assert_eq!(store.attempt_hit(&key, 10_999, 1_000).await.unwrap(), 4);
+    assert_eq!(store.attempt_hit(&key, 11_000, 1_000).await.unwrap(), 1);
+    assert_eq!(store.attempt_hit(&key, 11_500, 1_000).await.unwrap(), 2);
+    store.attempt_clear(&key).await.unwrap();
+    assert_eq!(store.attempt_hit(&key, 11_600, 1_000).await.unwrap(), 1);
+    assert_eq!(store.attempt_hit(&other, 11_600, 10_000).await.unwrap(), 2);
+    store.attempt_clear("never-hit").await.unwrap();
+}
+
+async fn check_attempts_parallel(store: S) {
+    let key = format!("code:{}", id());
+    let mut tasks = Vec::new();
+    for _ in 0..20 {
+        let (store, key) = (store.clone(), key.clone());
+        tasks.push(tokio::spawn(async move {
+            store.attempt_hit(&key, 50_000, 3_600_000).await
+        }));
+    }
+    let mut seen = BTreeSet::new();
+    for t in tasks {
+        let n = t.await.unwrap().unwrap();
+        assert!(seen.insert(n), "count {n} returned twice: a lost update");
+    }
+    assert_eq!(seen, (1..=20).collect::<BTreeSet<i64>>());
+}
+
+type Check = fn(S) -> Pin<Box<dyn Future<Output = ()> + Send>>;
+
+/// A database the checks run against; the PostgreSQL schema is dropped when the check is done.
+struct TestDb {
+    url: String,
+    cleanup: Option<(String, String)>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+fn sqlite_db() -> TestDb {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display());
+    TestDb {
+        url,
+        cleanup: None,
+        _dir: Some(dir),
+    }
+}
+
+/// `TEST_DATABASE_URL`, or `None` (skip) when unset; CI must not skip.
+fn pg_admin_url() -> Option<String> {
+    match std::env::var("TEST_DATABASE_URL") {
+        Ok(u) if !u.is_empty() => Some(u),
+        _ => {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "CI is set but TEST_DATABASE_URL is not: the PostgreSQL runs must not be skipped"
+            );
+            eprintln!("skipping PostgreSQL run: TEST_DATABASE_URL is not set");
+            None
+        }
+    }
+}
+
+/// The URL with `search_path` set to `schema` for every connection. A schema per test rather
+/// than a database: `CREATE DATABASE` costs about a second of WAL and fsync on this machine
+/// kind, a schema a few milliseconds.
+fn with_search_path(url: &str, schema: &str) -> String {
+    let sep = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{sep}options=-c%20search_path%3D{schema}")
+}
+
+async fn pg_db(admin: &str) -> TestDb {
+    use sqlx::Connection;
+    sqlx::any::install_default_drivers();
+    let name = format!("t_{}", uuid::Uuid::new_v4().simple());
+    let mut conn = sqlx::AnyConnection::connect(admin).await.unwrap();
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {name}")))
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    conn.close().await.unwrap();
+    TestDb {
+        url: with_search_path(admin, &name),
+        cleanup: Some((admin.to_owned(), name)),
+        _dir: None,
+    }
+}
+
+async fn drop_db(admin: &str, name: &str) {
+    use sqlx::Connection;
+    if let Ok(mut conn) = sqlx::AnyConnection::connect(admin).await {
+        let sql = format!("DROP SCHEMA IF EXISTS {name} CASCADE");
+        if let Err(e) = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .execute(&mut conn)
+            .await
+        {
+            eprintln!("could not drop test schema {name}: {e}");
+        }
+        let _ = conn.close().await;
+    }
+}
+
+/// Runs one check on a fresh store; the database is dropped even if the check panics.
+async fn run(db: TestDb, check: Check) {
+    let opts = PoolOptions {
+        max_connections: 8,
+        acquire_timeout: Duration::from_secs(10),
+        statement_timeout: Some(Duration::from_secs(30)),
+    };
+    let store = SqlStore::connect(&db.url, opts).await.unwrap();
+    let pool = store.pool().clone();
+    let outcome = tokio::spawn(check(Arc::new(store))).await;
+    pool.close().await;
+    if let Some((admin, name)) = &db.cleanup {
+        drop_db(admin, name).await;
+    }
+    if let Err(e) = outcome {
+        std::panic::resume_unwind(e.into_panic());
+    }
+}
+
+/// For each check, a module with a `sqlite` and a `postgres` test.
+macro_rules! conformance {
+    ($($check:ident),* $(,)?) => {$(
+        mod $check {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn sqlite() {
+                super::run(super::sqlite_db(), |s| Box::pin(super::$check(s))).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn postgres() {
+                if let Some(admin) = super::pg_admin_url() {
+                    let db = super::pg_db(&admin).await;
+                    super::run(db, |s| Box::pin(super::$check(s))).await;
+                }
+            }
+        }
+    )*};
+}
+
+conformance!(
+    check_ping,
+    check_server_key_first_writer_wins,
+    check_apps,
+    check_users,
+    check_user_unique_constraints,
+    check_signups,
+    check_signup_complete,
+    check_signup_complete_race,
+    check_codes,
+    check_code_take_race,
+    check_attempts,
+    check_attempts_parallel,
+);
+
+#[test]
+fn search_path_is_added_to_urls() {
+    assert_eq!(
+        with_search_path("postgres://postgres@127.0.0.1:5432/test", "t_1"),
+        "postgres://postgres@127.0.0.1:5432/test?options=-c%20search_path%3Dt_1"
+    );
+    assert_eq!(
+        with_search_path("postgres://u:p@h/test?sslmode=disable", "t_1"),
+        "postgres://u:p@h/test?sslmode=disable&options=-c%20search_path%3Dt_1"
+    );
+}
+
+#[tokio::test]
+async fn postgres_statement_timeout_is_set_and_answers_unavailable() {
+    let Some(admin) = pg_admin_url() else {
+        return;
+    };
+    let db = pg_db(&admin).await;
+    let opts = PoolOptions {
+        max_connections: 2,
+        acquire_timeout: Duration::from_secs(10),
+        statement_timeout: Some(Duration::from_millis(1_500)),
+    };
+    let store = SqlStore::connect(&db.url, opts).await.unwrap();
+    let shown = sqlx::query("SELECT current_setting('statement_timeout')")
+        .fetch_one(store.pool())
+        .await
+        .map(|row| sqlx::Row::get::<String, _>(&row, 0));
+    let slow = sqlx::query("SELECT 1 FROM pg_sleep(5)")
+        .execute(store.pool())
+        .await
+        .map_err(super::sql::map_err);
+    store.pool().close().await;
+    if let Some((admin, name)) = &db.cleanup {
+        drop_db(admin, name).await;
+    }
+    assert_eq!(shown.unwrap(), "1500ms");
+    assert!(
+        matches!(slow, Err(StoreError::Unavailable(_))),
+        "a cancelled statement is an outage (503), got {slow:?}"
+    );
+}

@@ -5,7 +5,7 @@
 use async_trait::async_trait;
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::migrate::{Migration, MigrationType, Migrator};
-use sqlx::{AnyPool, Row, SqlSafeStr};
+use sqlx::{AnyPool, AssertSqlSafe, Row, SqlSafeStr};
 use std::borrow::Cow;
 use std::time::Duration;
 
@@ -15,13 +15,39 @@ use super::*;
 #[derive(Debug, Clone, Copy)]
 pub struct PoolOptions {
     pub max_connections: u32,
+    /// How long a request waits for a connection before the store reports `Unavailable`.
     pub acquire_timeout: Duration,
+    /// PostgreSQL `statement_timeout` for every connection; `None` keeps the server's default.
+    /// (SQLite has no equivalent; its `busy_timeout` bounds lock waits instead.)
+    pub statement_timeout: Option<Duration>,
+}
+
+/// Which SQL dialect a database URL selects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    /// The backend named by the URL scheme; the URL itself is never echoed (it may hold a password).
+    pub fn from_url(url: &str) -> StoreResult<Self> {
+        let scheme = url.split(':').next().unwrap_or("");
+        match scheme {
+            "sqlite" => Ok(Self::Sqlite),
+            "postgres" | "postgresql" => Ok(Self::Postgres),
+            other => Err(StoreError::Other(format!(
+                "unsupported database URL scheme {other:?} (expected sqlite: or postgres:)"
+            ))),
+        }
+    }
 }
 
 /// The SQL store; cheap to clone.
 #[derive(Clone, Debug)]
 pub struct SqlStore {
     pool: AnyPool,
+    backend: Backend,
 }
 
 const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
@@ -83,36 +109,76 @@ impl SqlStore {
     /// SQLite runs in WAL mode with `synchronous=FULL`, so acknowledged writes survive a crash.
     pub async fn connect(url: &str, opts: PoolOptions) -> StoreResult<Self> {
         sqlx::any::install_default_drivers();
-        let sqlite = url.starts_with("sqlite:");
+        let backend = Backend::from_url(url)?;
         let mut pool_opts = AnyPoolOptions::new()
             .max_connections(opts.max_connections)
-            .acquire_timeout(opts.acquire_timeout);
-        if sqlite {
-            pool_opts = pool_opts.after_connect(|conn, _meta| {
-                Box::pin(async move {
-                    use sqlx::Executor;
-                    conn.execute(
-                        "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; \
-                         PRAGMA busy_timeout=10000; PRAGMA foreign_keys=ON;",
-                    )
-                    .await?;
-                    Ok(())
-                })
-            });
+            .acquire_timeout(opts.acquire_timeout)
+            // A pooled connection that died with the database (restart, failover, network cut)
+            // is detected here and replaced, so the node recovers without a restart.
+            .test_before_acquire(true);
+        match backend {
+            Backend::Sqlite => {
+                pool_opts = pool_opts.after_connect(|conn, _meta| {
+                    Box::pin(async move {
+                        use sqlx::Executor;
+                        conn.execute(
+                            "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; \
+                             PRAGMA busy_timeout=10000; PRAGMA foreign_keys=ON;",
+                        )
+                        .await?;
+                        Ok(())
+                    })
+                });
+            }
+            Backend::Postgres => {
+                if let Some(limit) = opts.statement_timeout {
+                    let ms = limit.as_millis();
+                    pool_opts = pool_opts.after_connect(move |conn, _meta| {
+                        Box::pin(async move {
+                            // SET takes no bind parameters; `ms` is an integer we formatted.
+                            let sql = format!("SET statement_timeout = {ms}");
+                            sqlx::query(AssertSqlSafe(sql)).execute(&mut *conn).await?;
+                            Ok(())
+                        })
+                    });
+                }
+            }
         }
-        let pool = pool_opts.connect(url).await.map_err(map_err)?;
-        let list = if sqlite {
-            SQLITE_MIGRATIONS
-        } else {
-            POSTGRES_MIGRATIONS
+        let pool = match pool_opts.connect(url).await {
+            Ok(pool) => pool,
+            Err(sqlx::Error::PoolTimedOut) => {
+                // The pool only says it timed out; one direct attempt tells the operator why
+                // (refused, unknown host, authentication failed).
+                use sqlx::Connection;
+                let why = match sqlx::AnyConnection::connect(url).await {
+                    Ok(conn) => {
+                        let _ = conn.close().await;
+                        "pool timed out while waiting for an open connection".to_owned()
+                    }
+                    Err(e) => e.to_string(),
+                };
+                return Err(StoreError::Unavailable(why));
+            }
+            Err(e) => return Err(map_err(e)),
         };
-        // The migrator takes a database lock (an advisory lock on PostgreSQL), so several
-        // nodes starting at once apply each migration exactly once.
-        migrator(list)
-            .run(&pool)
-            .await
-            .map_err(|e| StoreError::Other(format!("migration failed: {e}")))?;
-        Ok(Self { pool })
+        let list = match backend {
+            Backend::Sqlite => SQLITE_MIGRATIONS,
+            Backend::Postgres => POSTGRES_MIGRATIONS,
+        };
+        // The migrator takes a database lock (pg_advisory_lock on PostgreSQL) before it reads
+        // the applied versions, so several nodes starting at once apply each migration once.
+        migrator(list).run(&pool).await.map_err(|e| match e {
+            sqlx::migrate::MigrateError::Execute(inner) => match map_err(inner) {
+                StoreError::Unavailable(m) => StoreError::Unavailable(m),
+                other => StoreError::Other(format!("migration failed: {other}")),
+            },
+            other => StoreError::Other(format!("migration failed: {other}")),
+        })?;
+        Ok(Self { pool, backend })
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
     }
 
     pub fn pool(&self) -> &AnyPool {
@@ -126,7 +192,7 @@ pub fn map_err(e: sqlx::Error) -> StoreError {
     match &e {
         sqlx::Error::RowNotFound => StoreError::NotFound,
         sqlx::Error::Database(db) if db.is_unique_violation() => {
-            StoreError::Conflict(db.constraint().unwrap_or("unique").to_owned())
+            StoreError::Conflict(conflict_name(db.constraint(), db.message()))
         }
         sqlx::Error::Io(_)
         | sqlx::Error::PoolTimedOut
@@ -136,15 +202,46 @@ pub fn map_err(e: sqlx::Error) -> StoreError {
         | sqlx::Error::WorkerCrashed => StoreError::Unavailable(e.to_string()),
         sqlx::Error::Database(db) => {
             let msg = db.message().to_owned();
-            // SQLite's "database is locked" and PostgreSQL's shutdown/connection codes (57P*, 08*).
             let code = db.code().map(|c| c.into_owned()).unwrap_or_default();
-            if msg.contains("locked") || code.starts_with("57P") || code.starts_with("08") {
+            // SQLite's "database is locked"; PostgreSQL SQLSTATE classes 08 (connection),
+            // 53 (insufficient resources, e.g. too many connections) and 57 (operator
+            // intervention: shutdown, cannot connect now, statement_timeout).
+            if msg.contains("locked")
+                || code.starts_with("08")
+                || code.starts_with("53")
+                || code.starts_with("57")
+            {
                 StoreError::Unavailable(msg)
             } else {
                 StoreError::Other(msg)
             }
         }
         _ => StoreError::Other(e.to_string()),
+    }
+}
+
+/// Unique indexes by the columns SQLite names in its error message, so that `Conflict` carries
+/// PostgreSQL's constraint name on both backends. Add new unique indexes here; any other
+/// SQLite unique failure is a primary key (`<table>_pkey`, as PostgreSQL names it).
+const UNIQUE_INDEXES: &[(&str, &str)] = &[
+    ("users.app_id, users.handle_idx", "users_handle"),
+    ("users.app_id, users.user_name_idx", "users_user_name"),
+    ("signups.app_id, signups.handle_idx", "signups_handle"),
+];
+
+/// The violated constraint: PostgreSQL reports its name; SQLite reports
+/// "UNIQUE constraint failed: table.col, table.col".
+fn conflict_name(constraint: Option<&str>, message: &str) -> String {
+    if let Some(name) = constraint {
+        return name.to_owned();
+    }
+    let columns = message.rsplit(": ").next().unwrap_or("").trim();
+    if let Some((_, name)) = UNIQUE_INDEXES.iter().find(|(cols, _)| *cols == columns) {
+        return (*name).to_owned();
+    }
+    match columns.split_once('.') {
+        Some((table, _)) => format!("{table}_pkey"),
+        None => "unique".to_owned(),
     }
 }
 

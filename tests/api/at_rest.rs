@@ -1,11 +1,10 @@
 //! Nothing personal in plaintext at rest (DESIGN.md §3.1): a distinctive handle and metadata
-//! value never appear in the raw SQLite database file or its WAL.
+//! value never appear in the raw SQLite database file or its WAL, nor in a PostgreSQL dump.
 
 use crate::helpers::*;
 
-#[tokio::test]
-async fn handle_and_metadata_are_not_in_the_database_file() {
-    let server = TestServer::start();
+async fn handle_and_metadata_are_not_in_the_database_file(backend: Backend) {
+    let server = TestServer::on(backend);
     let app = server.create_app("AtRest", "code");
     server.set(
         &app,
@@ -38,13 +37,34 @@ async fn handle_and_metadata_are_not_in_the_database_file() {
     );
 
     let mut scanned = 0;
+    let mut stored: Vec<(String, Vec<u8>)> = Vec::new();
+    if let Some(db) = &server.db {
+        let dump = std::process::Command::new("pg_dump")
+            .arg("--dbname")
+            .arg(&db.url)
+            .arg("--schema")
+            .arg(&db.name)
+            .output()
+            .expect("pg_dump");
+        assert!(
+            dump.status.success(),
+            "pg_dump: {}",
+            String::from_utf8_lossy(&dump.stderr)
+        );
+        assert!(
+            String::from_utf8_lossy(&dump.stdout).contains(&format!("COPY {}.users", db.name)),
+            "dump has the users table"
+        );
+        stored.push(("the PostgreSQL dump".into(), dump.stdout));
+    }
     for entry in std::fs::read_dir(server.data_dir()).unwrap() {
         let path = entry.unwrap().path();
         let name = path.file_name().unwrap().to_string_lossy().to_string();
-        if !name.starts_with("tessera.db") {
-            continue;
+        if name.starts_with("tessera.db") {
+            stored.push((name, std::fs::read(&path).unwrap()));
         }
-        let bytes = std::fs::read(&path).unwrap();
+    }
+    for (name, bytes) in &stored {
         scanned += bytes.len();
         for needle in [handle, "zebra-quokka", secret_name, &code, &pw] {
             assert!(
@@ -64,3 +84,5 @@ async fn handle_and_metadata_are_not_in_the_database_file() {
     use std::os::unix::fs::PermissionsExt;
     assert_eq!(key.permissions().mode() & 0o777, 0o600);
 }
+
+on_both_backends!(handle_and_metadata_are_not_in_the_database_file,);

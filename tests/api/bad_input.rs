@@ -4,9 +4,8 @@ use serde_json::json;
 
 use crate::helpers::*;
 
-#[tokio::test]
-async fn missing_fields_are_403_and_bad_passwords_602() {
-    let server = TestServer::start();
+async fn missing_fields_are_403_and_bad_passwords_602(backend: Backend) {
+    let server = TestServer::on(backend);
     let app = server.create_app("Bad", "code");
     let h = app.header();
     let pw = md5_hex("pw");
@@ -47,11 +46,10 @@ async fn missing_fields_are_403_and_bad_passwords_602() {
     assert!(server.outbox().is_empty(), "no mail for refused input");
 }
 
-#[tokio::test]
-async fn credentials_are_checked_with_the_protocol_codes() {
-    let server = TestServer::start();
+async fn credentials_are_checked_with_the_protocol_codes(backend: Backend) {
+    let server = TestServer::on(backend);
     let app = server.create_app("Creds", "code");
-    let other = TestServer::start().create_app("Elsewhere", "code");
+    let other = TestServer::on(backend).create_app("Elsewhere", "code");
     let pw = md5_hex("pw");
     let body = [("handle", "a@x.de"), ("password", pw.as_str())];
     // No credential, a garbage token, a token from another server: 400.
@@ -107,9 +105,8 @@ async fn credentials_are_checked_with_the_protocol_codes() {
     assert_eq!(r.status, 200);
 }
 
-#[tokio::test]
-async fn malformed_hostile_and_oversized_bodies() {
-    let server = TestServer::start();
+async fn malformed_hostile_and_oversized_bodies(backend: Backend) {
+    let server = TestServer::on(backend);
     let app = server.create_app("Hostile", "code");
     let h = app.header();
     let pw = md5_hex("pw");
@@ -190,9 +187,8 @@ async fn malformed_hostile_and_oversized_bodies() {
     assert!(v["jwt"].is_string());
 }
 
-#[tokio::test]
-async fn locale_and_metadata_validation() {
-    let server = TestServer::start();
+async fn locale_and_metadata_validation(backend: Backend) {
+    let server = TestServer::on(backend);
     let app = server.create_app("Meta", "code");
     server.set(
         &app,
@@ -264,3 +260,10 @@ async fn locale_and_metadata_validation() {
     assert_eq!(u["locale"], "FR");
     assert_eq!(u["metaData"], json!({"user_data": {"name": "Zoé"}}));
 }
+
+on_both_backends!(
+    missing_fields_are_403_and_bad_passwords_602,
+    credentials_are_checked_with_the_protocol_codes,
+    malformed_hostile_and_oversized_bodies,
+    locale_and_metadata_validation,
+);

@@ -4,9 +4,8 @@ use serde_json::json;
 
 use crate::helpers::*;
 
-#[tokio::test]
-async fn healthz_and_app_list() {
-    let server = TestServer::start();
+async fn healthz_and_app_list(backend: Backend) {
+    let server = TestServer::on(backend);
     let r = server.get("/healthz", &[]).await;
     assert_eq!((r.status, r.text.as_str()), (200, "ok"));
     let app = server.create_app("Listed App", "code");
@@ -22,9 +21,8 @@ async fn healthz_and_app_list() {
     );
 }
 
-#[tokio::test]
-async fn signup_code_flow_with_form_json_and_bare_bodies() {
-    let server = TestServer::start();
+async fn signup_code_flow_with_form_json_and_bare_bodies(backend: Backend) {
+    let server = TestServer::on(backend);
     let app = server.create_app("Flow", "code");
     let pw = md5_hex("correct horse");
 
@@ -130,9 +128,8 @@ async fn signup_code_flow_with_form_json_and_bare_bodies() {
         .assert_code(600);
 }
 
-#[tokio::test]
-async fn signup_flow_none_answers_tokens_and_code() {
-    let server = TestServer::start();
+async fn signup_flow_none_answers_tokens_and_code(backend: Backend) {
+    let server = TestServer::on(backend);
     let app = server.create_app("Instant", "none");
     let r = server
         .form(
@@ -165,9 +162,8 @@ async fn signup_flow_none_answers_tokens_and_code() {
     assert_eq!(login.status, 200);
 }
 
-#[tokio::test]
-async fn pending_signup_blocks_login_and_latest_password_wins() {
-    let server = TestServer::start();
+async fn pending_signup_blocks_login_and_latest_password_wins(backend: Backend) {
+    let server = TestServer::on(backend);
     let app = server.create_app("Pending", "code");
     let attacker = md5_hex("attacker");
     let owner = md5_hex("owner");
@@ -234,9 +230,8 @@ async fn pending_signup_blocks_login_and_latest_password_wins() {
     assert_eq!(ok.status, 200);
 }
 
-#[tokio::test]
-async fn wrong_codes_spend_a_budget_that_survives_resends() {
-    let server = TestServer::start_with(&[("TESSERA_CODE_MAX_ATTEMPTS", "3")]);
+async fn wrong_codes_spend_a_budget_that_survives_resends(backend: Backend) {
+    let server = TestServer::start_on(backend, &[("TESSERA_CODE_MAX_ATTEMPTS", "3")]);
     let app = server.create_app("Budget", "code");
     let pw = md5_hex("pw");
     server
@@ -288,9 +283,8 @@ async fn wrong_codes_spend_a_budget_that_survives_resends() {
         .assert_code(602);
 }
 
-#[tokio::test]
-async fn doubled_slash_routes_and_get_application_hides_secrets() {
-    let server = TestServer::start();
+async fn doubled_slash_routes_and_get_application_hides_secrets(backend: Backend) {
+    let server = TestServer::on(backend);
     let app = server.create_app("Visible", "code");
     let r = server
         .get("//api/appuser/getApplication", &app.header())
@@ -334,3 +328,12 @@ async fn doubled_slash_routes_and_get_application_hides_secrets() {
     }
     assert!(!r.text.contains("PRIVATE"));
 }
+
+on_both_backends!(
+    healthz_and_app_list,
+    signup_code_flow_with_form_json_and_bare_bodies,
+    signup_flow_none_answers_tokens_and_code,
+    pending_signup_blocks_login_and_latest_password_wins,
+    wrong_codes_spend_a_budget_that_survives_resends,
+    doubled_slash_routes_and_get_application_hides_secrets,
+);

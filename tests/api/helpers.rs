@@ -1,12 +1,35 @@
 //! Test harness: spawns the real `tessera` binary on 127.0.0.1:0 with a temporary data
 //! directory, and offers typed helpers for the CLI, HTTP calls and the mail outbox.
+//!
+//! # Running a test on both backends
+//!
+//! Write the test as an `async fn` taking a [`Backend`], start its server with
+//! [`TestServer::on`] (or [`TestServer::start_on`] for extra environment), and list it in
+//! `on_both_backends!` at the end of the file:
+//!
+//! ```ignore
+//! async fn my_case(backend: Backend) {
+//!     let server = TestServer::on(backend);
+//!     // ...
+//! }
+//!
+//! on_both_backends!(my_case);
+//! ```
+//!
+//! That makes two tests, `my_case::sqlite` and `my_case::postgres`. The PostgreSQL one runs
+//! on a fresh schema in `TEST_DATABASE_URL`'s database (dropped with the server); without
+//! that variable it prints a skip message, and it fails when `CI` is set.
+//! `cargo test postgres` runs only the PostgreSQL variants.
+
+// A toolkit: not every helper is used by every set of tests at every moment.
+#![allow(dead_code)]
 
 use md5::{Digest, Md5};
 use serde_json::Value;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::sync::{Arc, mpsc};
 use std::time::Duration;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_tessera");
@@ -20,7 +43,189 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// A running server process; killed when dropped.
+/// For each named `async fn name(backend: Backend)`, a module `name` with a `sqlite` and a
+/// `postgres` test (see the module documentation).
+macro_rules! on_both_backends {
+    ($($test:ident),* $(,)?) => {$(
+        mod $test {
+            #[tokio::test]
+            async fn sqlite() {
+                super::$test(crate::helpers::Backend::Sqlite).await;
+            }
+
+            #[tokio::test]
+            async fn postgres() {
+                if let Some(backend) = crate::helpers::Backend::postgres() {
+                    super::$test(backend).await;
+                }
+            }
+        }
+    )*};
+}
+
+/// The database a test server runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// The embedded default: a file in the server's data directory.
+    Sqlite,
+    /// A fresh schema in `TEST_DATABASE_URL`'s database.
+    Postgres,
+}
+
+impl Backend {
+    /// `Some(Postgres)` when `TEST_DATABASE_URL` is set; `None` (skip, with a message)
+    /// otherwise. Panics when `CI` is set without it: CI must not skip these runs.
+    pub fn postgres() -> Option<Self> {
+        pg_admin_url().map(|_| Backend::Postgres)
+    }
+}
+
+/// `TEST_DATABASE_URL`, or `None` after printing why the test is skipped.
+pub fn pg_admin_url() -> Option<String> {
+    match std::env::var("TEST_DATABASE_URL") {
+        Ok(u) if !u.is_empty() => Some(u),
+        _ => {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "CI is set but TEST_DATABASE_URL is not: the PostgreSQL runs must not be skipped"
+            );
+            eprintln!("skipping PostgreSQL run: TEST_DATABASE_URL is not set");
+            None
+        }
+    }
+}
+
+/// Runs `f` to completion on a private runtime (usable from `Drop` and sync helpers).
+fn block_on<F: std::future::Future + Send>(f: F) -> F::Output
+where
+    F::Output: Send,
+{
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime")
+                .block_on(f)
+        })
+        .join()
+        .expect("block_on thread")
+    })
+}
+
+/// A fresh PostgreSQL schema in `TEST_DATABASE_URL`'s database, used through `search_path`;
+/// dropped when the last node using it goes. (A schema rather than a database: `CREATE
+/// DATABASE` costs about a second of WAL and fsync here, a schema a few milliseconds.)
+pub struct PgSchema {
+    admin_url: String,
+    pub name: String,
+    /// URL whose connections see only this schema.
+    pub url: String,
+}
+
+impl PgSchema {
+    pub fn create() -> Arc<Self> {
+        let admin_url = pg_admin_url().expect("TEST_DATABASE_URL");
+        let name = format!("t_{}", uuid::Uuid::new_v4().simple());
+        let sql = format!("CREATE SCHEMA {name}");
+        block_on(async {
+            use sqlx::Connection;
+            let mut conn = sqlx::PgConnection::connect(&admin_url)
+                .await
+                .expect("connect to TEST_DATABASE_URL");
+            sqlx::query(sqlx::AssertSqlSafe(sql))
+                .execute(&mut conn)
+                .await
+                .expect("create schema");
+            let _ = conn.close().await;
+        });
+        let sep = if admin_url.contains('?') { '&' } else { '?' };
+        let url = format!("{admin_url}{sep}options=-c%20search_path%3D{name}");
+        Arc::new(Self {
+            admin_url,
+            name,
+            url,
+        })
+    }
+
+    /// The database URL with another `host:port` (a proxy in front of PostgreSQL).
+    pub fn url_via(&self, host_port: &str) -> String {
+        let (scheme, rest) = self.url.split_once("://").expect("scheme");
+        let (userinfo, after) = match rest.split_once('@') {
+            Some((u, a)) => (format!("{u}@"), a),
+            None => (String::new(), rest),
+        };
+        let path = after.find('/').map(|i| &after[i..]).unwrap_or("");
+        format!("{scheme}://{userinfo}{host_port}{path}")
+    }
+
+    /// `host:port` of the PostgreSQL server.
+    pub fn host_port(&self) -> String {
+        let rest = self.url.split_once("://").expect("scheme").1;
+        let after = rest.rsplit_once('@').map(|(_, a)| a).unwrap_or(rest);
+        let hp = after.split(['/', '?']).next().unwrap_or("");
+        if hp.contains(':') {
+            hp.to_owned()
+        } else {
+            format!("{hp}:5432")
+        }
+    }
+
+    /// Runs one SQL statement on this database.
+    pub fn execute(&self, sql: &str) -> u64 {
+        let sql = sql.to_owned();
+        block_on(async {
+            use sqlx::Connection;
+            let mut conn = sqlx::PgConnection::connect(&self.url)
+                .await
+                .expect("connect");
+            let done = sqlx::query(sqlx::AssertSqlSafe(sql))
+                .execute(&mut conn)
+                .await
+                .expect("execute");
+            let _ = conn.close().await;
+            done.rows_affected()
+        })
+    }
+
+    /// The first column of the first row of a query returning a BIGINT.
+    pub fn query_i64(&self, sql: &str) -> i64 {
+        let sql = sql.to_owned();
+        block_on(async {
+            use sqlx::{Connection, Row};
+            let mut conn = sqlx::PgConnection::connect(&self.url)
+                .await
+                .expect("connect");
+            let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+                .fetch_one(&mut conn)
+                .await
+                .expect("query");
+            let _ = conn.close().await;
+            row.get::<i64, _>(0)
+        })
+    }
+}
+
+impl Drop for PgSchema {
+    fn drop(&mut self) {
+        let sql = format!("DROP SCHEMA IF EXISTS {} CASCADE", self.name);
+        block_on(async {
+            use sqlx::Connection;
+            if let Ok(mut conn) = sqlx::PgConnection::connect(&self.admin_url).await {
+                if let Err(e) = sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .execute(&mut conn)
+                    .await
+                {
+                    eprintln!("could not drop test schema {}: {e}", self.name);
+                }
+                let _ = conn.close().await;
+            }
+        });
+    }
+}
+
+/// A running server process; killed when dropped (and its PostgreSQL database dropped once
+/// no other node uses it).
 pub struct TestServer {
     pub base: String,
     pub dir: tempfile::TempDir,
@@ -28,6 +233,9 @@ pub struct TestServer {
     child: Child,
     pub client: reqwest::Client,
     log: mpsc::Receiver<String>,
+    pub backend: Backend,
+    /// The PostgreSQL database (shared by every node started with [`TestServer::next_node`]).
+    pub db: Option<Arc<PgSchema>>,
 }
 
 impl Drop for TestServer {
@@ -50,19 +258,67 @@ fn base_env(data_dir: &Path) -> Vec<(String, String)> {
 }
 
 impl TestServer {
+    /// A server on SQLite.
     pub fn start() -> Self {
         Self::start_with(&[])
     }
 
-    /// Starts with extra environment variables (later entries win).
+    /// A server on SQLite with extra environment variables (later entries win).
     pub fn start_with(extra: &[(&str, &str)]) -> Self {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let mut env = base_env(&dir.path().join("data"));
-        env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
-        Self::spawn(dir, env)
+        Self::start_on(Backend::Sqlite, extra)
     }
 
-    fn spawn(dir: tempfile::TempDir, env: Vec<(String, String)>) -> Self {
+    /// A server on `backend` (a fresh schema for PostgreSQL).
+    pub fn on(backend: Backend) -> Self {
+        Self::start_on(backend, &[])
+    }
+
+    /// A server on `backend` with extra environment variables (later entries win).
+    pub fn start_on(backend: Backend, extra: &[(&str, &str)]) -> Self {
+        let db = match backend {
+            Backend::Sqlite => None,
+            Backend::Postgres => Some(PgSchema::create()),
+        };
+        Self::start_node(db, extra)
+    }
+
+    /// Another node on this server's database, with the same master key (read from this
+    /// node's key file, as operators share it) and the same extra settings.
+    pub fn next_node(&self, extra: &[(&str, &str)]) -> Self {
+        let key_file = self.data_dir().join("master.key").display().to_string();
+        let mut all: Vec<(&str, &str)> = self
+            .env
+            .iter()
+            .filter(|(k, _)| k != "TESSERA_DATA_DIR" && k != "TESSERA_DATABASE_URL")
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        all.push(("TESSERA_MASTER_KEY_FILE", &key_file));
+        all.extend_from_slice(extra);
+        Self::start_node(self.db.clone(), &all)
+    }
+
+    /// A server on `db` (PostgreSQL) or SQLite (`None`).
+    pub fn start_node(db: Option<Arc<PgSchema>>, extra: &[(&str, &str)]) -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut env = base_env(&dir.path().join("data"));
+        if let Some(db) = &db {
+            env.push(("TESSERA_DATABASE_URL".into(), db.url.clone()));
+        }
+        env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        let backend = if db.is_some() {
+            Backend::Postgres
+        } else {
+            Backend::Sqlite
+        };
+        Self::spawn(dir, env, backend, db)
+    }
+
+    fn spawn(
+        dir: tempfile::TempDir,
+        env: Vec<(String, String)>,
+        backend: Backend,
+        db: Option<Arc<PgSchema>>,
+    ) -> Self {
         let mut cmd = Command::new(BIN);
         cmd.arg("serve")
             .stdout(Stdio::null())
@@ -83,24 +339,36 @@ impl TestServer {
             }
         });
         let mut base = None;
+        let mut seen = Vec::new();
         let deadline = std::time::Instant::now() + Duration::from_secs(60);
         while base.is_none() && std::time::Instant::now() < deadline {
             match rx.recv_timeout(Duration::from_millis(200)) {
-                Ok(line) => match serde_json::from_str::<Value>(&line) {
-                    Ok(v) if v["fields"]["message"] == "listening" => {
+                Ok(line) => {
+                    if let Ok(v) = serde_json::from_str::<Value>(&line)
+                        && v["fields"]["message"] == "listening"
+                    {
                         base = Some(format!(
                             "http://{}",
                             v["fields"]["address"].as_str().unwrap()
                         ));
                     }
-                    _ => {}
-                },
+                    seen.push(line);
+                }
                 Err(mpsc::RecvTimeoutError::Timeout) => {}
                 Err(mpsc::RecvTimeoutError::Disconnected) => break,
             }
         }
-        let base = base.expect("server did not log its listening address");
+        let Some(base) = base else {
+            let _ = child.kill();
+            seen.extend(rx.try_iter());
+            panic!(
+                "server did not log its listening address; log:\n{}",
+                seen.join("\n")
+            );
+        };
         Self {
+            backend,
+            db,
             base,
             dir,
             env,
@@ -120,6 +388,27 @@ impl TestServer {
     /// Log lines printed so far.
     pub fn drain_log(&self) -> Vec<String> {
         self.log.try_iter().collect()
+    }
+
+    /// Log lines up to the first one containing `needle` (waiting up to 10 s for it, since the
+    /// line may still be on its way from the process); all lines read if it never comes.
+    pub fn wait_for_log(&self, needle: &str) -> Vec<String> {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        let mut lines = Vec::new();
+        while std::time::Instant::now() < deadline {
+            match self.log.recv_timeout(Duration::from_millis(100)) {
+                Ok(line) => {
+                    let found = line.contains(needle);
+                    lines.push(line);
+                    if found {
+                        break;
+                    }
+                }
+                Err(mpsc::RecvTimeoutError::Timeout) => {}
+                Err(mpsc::RecvTimeoutError::Disconnected) => break,
+            }
+        }
+        lines
     }
 
     /// Runs the CLI against this server's data directory.
@@ -223,11 +512,13 @@ impl TestServer {
             .get("content-type")
             .map(|v| v.to_str().unwrap().to_owned())
             .unwrap_or_default();
+        let headers = res.headers().clone();
         let text = res.text().await.unwrap();
         Reply {
             status,
             content_type,
             text,
+            headers,
         }
     }
 
@@ -267,6 +558,7 @@ pub struct Reply {
     pub status: u16,
     pub content_type: String,
     pub text: String,
+    pub headers: reqwest::header::HeaderMap,
 }
 
 impl Reply {

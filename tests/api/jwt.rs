@@ -28,8 +28,7 @@ fn pyjwt_available() -> bool {
         .is_ok_and(|s| s.success())
 }
 
-#[tokio::test]
-async fn pyjwt_verifies_the_user_jwt_against_the_jwks_url() {
+async fn pyjwt_verifies_the_user_jwt_against_the_jwks_url(backend: Backend) {
     if !pyjwt_available() {
         assert!(
             std::env::var("CI").is_err(),
@@ -38,7 +37,7 @@ async fn pyjwt_verifies_the_user_jwt_against_the_jwks_url() {
         eprintln!("skipping: PyJWT not installed");
         return;
     }
-    let server = TestServer::start();
+    let server = TestServer::on(backend);
     let app = server.create_app("Verified", "code");
     server.set(&app, &["realmAppId=my-realm-app"]);
     let v = sign_up(&server, &app, "pat@example.com", "pw").await;
@@ -67,9 +66,8 @@ async fn pyjwt_verifies_the_user_jwt_against_the_jwks_url() {
     assert!(!out.status.success());
 }
 
-#[tokio::test]
-async fn jwks_and_discovery_documents() {
-    let server = TestServer::start();
+async fn jwks_and_discovery_documents(backend: Backend) {
+    let server = TestServer::on(backend);
     let app = server.create_app("Keys", "code");
     let r = server
         .get(&format!("/apps/{}/.well-known/jwks.json", app.app_id), &[])
@@ -110,3 +108,8 @@ async fn jwks_and_discovery_documents() {
     assert_eq!(missing.status, 404);
     assert_eq!(missing.content_type, "application/problem+json");
 }
+
+on_both_backends!(
+    pyjwt_verifies_the_user_jwt_against_the_jwks_url,
+    jwks_and_discovery_documents,
+);

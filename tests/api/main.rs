@@ -1,7 +1,9 @@
 //! The one integration test binary: every test talks to a real `tessera serve` process.
 
+// Test code: a panic is how a test fails, in helpers and in backend-generic test bodies alike.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[macro_use]
 mod helpers;
 mod smtp;
 
@@ -9,4 +11,5 @@ mod at_rest;
 mod bad_input;
 mod flow;
 mod jwt;
+mod multi_node;
 mod protocol;

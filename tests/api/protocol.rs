@@ -27,13 +27,15 @@ async fn tokens_of(
     )
 }
 
-#[tokio::test]
-async fn mail_goes_over_smtp_and_a_refused_send_leaves_nothing() {
+async fn mail_goes_over_smtp_and_a_refused_send_leaves_nothing(backend: Backend) {
     let sink = SmtpSink::start();
-    let server = TestServer::start_with(&[
-        ("TESSERA_SMTP_URL", &sink.url()),
-        ("TESSERA_MAIL_FROM", "Demo <no-reply@demo.test>"),
-    ]);
+    let server = TestServer::start_on(
+        backend,
+        &[
+            ("TESSERA_SMTP_URL", &sink.url()),
+            ("TESSERA_MAIL_FROM", "Demo <no-reply@demo.test>"),
+        ],
+    );
     let app = server.create_app("Smtp", "code");
     let pw = md5_hex("pw");
     *sink.refuse.lock().unwrap() = true;
@@ -82,9 +84,8 @@ async fn mail_goes_over_smtp_and_a_refused_send_leaves_nothing() {
     );
 }
 
-#[tokio::test]
-async fn anonymous_login() {
-    let server = TestServer::start();
+async fn anonymous_login(backend: Backend) {
+    let server = TestServer::on(backend);
     let app = server.create_app("Anon", "code");
     let h = app.header();
     let anon = "ANON_3F2504E0-4F89-41D3-9A0C-0305E82C3301";
@@ -142,9 +143,8 @@ async fn anonymous_login() {
         .assert_code(400);
 }
 
-#[tokio::test]
-async fn link_flow_needs_a_button_press_not_a_prefetch() {
-    let server = TestServer::start();
+async fn link_flow_needs_a_button_press_not_a_prefetch(backend: Backend) {
+    let server = TestServer::on(backend);
     let app = server.create_app("Linked", "link");
     let pw = md5_hex("pw");
     server
@@ -230,9 +230,8 @@ async fn link_flow_needs_a_button_press_not_a_prefetch() {
         .assert_code(602);
 }
 
-#[tokio::test]
-async fn invite_and_register() {
-    let server = TestServer::start();
+async fn invite_and_register(backend: Backend) {
+    let server = TestServer::on(backend);
     let app = server.create_app("Invites", "code");
     sign_up(&server, &app, "host@x.de", "pw").await;
     let (_, at) = tokens_of(&server, &app, "host@x.de", "pw").await;
@@ -341,9 +340,8 @@ async fn invite_and_register() {
     tokens_of(&server, &app, "guest@x.de", "guestpw").await;
 }
 
-#[tokio::test]
-async fn forgot_and_reset_password_revoke_tokens() {
-    let server = TestServer::start();
+async fn forgot_and_reset_password_revoke_tokens(backend: Backend) {
+    let server = TestServer::on(backend);
     let app = server.create_app("Reset", "code");
     sign_up(&server, &app, "r@x.de", "old").await;
     sign_up(&server, &app, "other@x.de", "other").await;
@@ -427,9 +425,8 @@ async fn forgot_and_reset_password_revoke_tokens() {
     tokens_of(&server, &app, "r@x.de", "new").await;
 }
 
-#[tokio::test]
-async fn change_password() {
-    let server = TestServer::start();
+async fn change_password(backend: Backend) {
+    let server = TestServer::on(backend);
     let app = server.create_app("Change", "code");
     sign_up(&server, &app, "c@x.de", "old").await;
     let (_, at) = tokens_of(&server, &app, "c@x.de", "old").await;
@@ -486,9 +483,8 @@ async fn change_password() {
     tokens_of(&server, &app, "c@x.de", "new").await;
 }
 
-#[tokio::test]
-async fn user_names() {
-    let server = TestServer::start();
+async fn user_names(backend: Backend) {
+    let server = TestServer::on(backend);
     let app = server.create_app("Names", "code");
     sign_up(&server, &app, "n1@x.de", "pw").await;
     sign_up(&server, &app, "n2@x.de", "pw").await;
@@ -549,9 +545,8 @@ async fn user_names() {
     assert_eq!(u["userName"], "ann");
 }
 
-#[tokio::test]
-async fn locale_and_metadata_updates() {
-    let server = TestServer::start();
+async fn locale_and_metadata_updates(backend: Backend) {
+    let server = TestServer::on(backend);
     let app = server.create_app("Profile", "code");
     let user_at = {
         sign_up(&server, &app, "p@x.de", "pw").await;
@@ -620,9 +615,8 @@ async fn locale_and_metadata_updates() {
     assert_eq!(claims(&jwt)["bio"], "hi");
 }
 
-#[tokio::test]
-async fn delete_account_removes_everything() {
-    let server = TestServer::start();
+async fn delete_account_removes_everything(backend: Backend) {
+    let server = TestServer::on(backend);
     let app = server.create_app("Delete", "code");
     sign_up(&server, &app, "d@x.de", "pw").await;
     sign_up(&server, &app, "e@x.de", "pw").await;
@@ -701,9 +695,8 @@ async fn delete_account_removes_everything() {
     assert_eq!(fresh["handle"], "d@x.de");
 }
 
-#[tokio::test]
-async fn concurrent_duplicate_signups_make_exactly_one_account() {
-    let server = TestServer::start();
+async fn concurrent_duplicate_signups_make_exactly_one_account(backend: Backend) {
+    let server = TestServer::on(backend);
     let app = server.create_app("Race", "none");
     let pw = md5_hex("pw");
     let header = app.header();
@@ -740,9 +733,8 @@ async fn concurrent_duplicate_signups_make_exactly_one_account() {
     }
 }
 
-#[tokio::test]
-async fn oversized_jwt_fails_clearly() {
-    let server = TestServer::start();
+async fn oversized_jwt_fails_clearly(backend: Backend) {
+    let server = TestServer::on(backend);
     let app = server.create_app("Big", "code");
     server.set(
         &app,
@@ -773,9 +765,8 @@ async fn oversized_jwt_fails_clearly() {
         .assert_code(604);
 }
 
-#[tokio::test]
-async fn per_app_templates_with_locale_fallback() {
-    let server = TestServer::start();
+async fn per_app_templates_with_locale_fallback(backend: Backend) {
+    let server = TestServer::on(backend);
     let app = server.create_app("Templated", "code");
     server.set(&app, &[r#"locales=["EN","FR","DE"]"#]);
     let file = server.dir.path().join("fr.html");
@@ -843,13 +834,15 @@ async fn per_app_templates_with_locale_fallback() {
     assert!(de.contains("your sign-up code"));
 }
 
-#[tokio::test]
-async fn codes_expire() {
-    let server = TestServer::start_with(&[
-        ("TESSERA_SIGNUP_CODE_TTL_SECS", "1"),
-        ("TESSERA_RESET_CODE_TTL_SECS", "1"),
-        ("TESSERA_INVITE_CODE_TTL_SECS", "1"),
-    ]);
+async fn codes_expire(backend: Backend) {
+    let server = TestServer::start_on(
+        backend,
+        &[
+            ("TESSERA_SIGNUP_CODE_TTL_SECS", "1"),
+            ("TESSERA_RESET_CODE_TTL_SECS", "1"),
+            ("TESSERA_INVITE_CODE_TTL_SECS", "1"),
+        ],
+    );
     let app = server.create_app("Expiry", "code");
     server.set(&app, &["invitationEnabled=true"]);
     let h = app.header();
@@ -918,9 +911,8 @@ async fn codes_expire() {
         .assert_code(602);
 }
 
-#[tokio::test]
-async fn unicode_and_whitespace_variants_of_a_handle_are_one_account() {
-    let server = TestServer::start();
+async fn unicode_and_whitespace_variants_of_a_handle_are_one_account(backend: Backend) {
+    let server = TestServer::on(backend);
     let app = server.create_app("Variants", "none");
     let pw = md5_hex("pw");
     let r = server
@@ -964,3 +956,20 @@ async fn unicode_and_whitespace_variants_of_a_handle_are_one_account() {
         "k\u{430}te@x.de"
     );
 }
+
+on_both_backends!(
+    mail_goes_over_smtp_and_a_refused_send_leaves_nothing,
+    anonymous_login,
+    link_flow_needs_a_button_press_not_a_prefetch,
+    invite_and_register,
+    forgot_and_reset_password_revoke_tokens,
+    change_password,
+    user_names,
+    locale_and_metadata_updates,
+    delete_account_removes_everything,
+    concurrent_duplicate_signups_make_exactly_one_account,
+    oversized_jwt_fails_clearly,
+    per_app_templates_with_locale_fallback,
+    codes_expire,
+    unicode_and_whitespace_variants_of_a_handle_are_one_account,
+);

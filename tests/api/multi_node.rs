@@ -1,0 +1,340 @@
+//! Several Tessera nodes on one PostgreSQL database (issue 5): nothing that matters lives in
+//! one node's memory, concurrent start-up migrates once, and a database outage gives 503s
+//! from which the node recovers by itself. PostgreSQL only (skipped without
+//! `TEST_DATABASE_URL`, failing under `CI`).
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use crate::helpers::*;
+
+const SIGNUP: &str = "/api/appuser/signup";
+const COMPLETE: &str = "/api/appuser/completeSignup";
+const LOGIN: &str = "/api/appuser/login";
+const GET_USER: &str = "/api/appuser/getUser";
+
+#[tokio::test]
+async fn two_nodes_share_accounts_sessions_and_code_budgets() {
+    if Backend::postgres().is_none() {
+        return;
+    }
+    let a = TestServer::start_on(Backend::Postgres, &[("TESSERA_CODE_MAX_ATTEMPTS", "4")]);
+    let b = a.next_node(&[]);
+    let app = a.create_app("Shared", "code");
+    let pw = md5_hex("pw-1");
+
+    // Signup and completeSignup on A, login on B.
+    a.form(
+        SIGNUP,
+        &app.header(),
+        &[("handle", "ann@example.com"), ("password", &pw)],
+    )
+    .await
+    .assert_true();
+    let code = code_in(&a.outbox().pop().unwrap());
+    let done = a
+        .form(
+            COMPLETE,
+            &app.header(),
+            &[("handle", "ann@example.com"), ("code", &code)],
+        )
+        .await;
+    assert_eq!(done.status, 200, "{}", done.text);
+    let login = b
+        .form(
+            LOGIN,
+            &app.header(),
+            &[("handle", "ann@example.com"), ("password", &pw)],
+        )
+        .await;
+    assert_eq!(login.status, 200, "{}", login.text);
+    let jwt = login.json()["jwt"].as_str().unwrap().to_owned();
+    let jwks = a
+        .get(&format!("/apps/{}/.well-known/jwks.json", app.app_id), &[])
+        .await
+        .json();
+    assert_eq!(
+        header_of(&jwt)["kid"],
+        jwks["keys"][0]["kid"],
+        "B signs with the key A publishes"
+    );
+
+    // Access-tokens from either node work on the other (one server key, in the database).
+    let at_a = done.json()["access-token"].as_str().unwrap().to_owned();
+    let at_b = login.json()["access-token"].as_str().unwrap().to_owned();
+    assert_eq!(
+        b.get(GET_USER, &[("access-token", &at_a)]).await.status,
+        200
+    );
+    assert_eq!(
+        a.get(GET_USER, &[("access-token", &at_b)]).await.status,
+        200
+    );
+
+    // A password change made through A revokes the tokens on B.
+    let db = a.db.as_ref().unwrap();
+    let new_pw = md5_hex("a different password");
+    a.form(
+        "/api/appuser/changePassword",
+        &[("access-token", &at_a)],
+        &[("password", &pw), ("newPassword", &new_pw)],
+    )
+    .await
+    .assert_true();
+    b.get(GET_USER, &[("access-token", &at_b)])
+        .await
+        .assert_code(405);
+    b.get(GET_USER, &[("access-token", &at_a)])
+        .await
+        .assert_code(405);
+    a.get(GET_USER, &[("access-token", &at_b)])
+        .await
+        .assert_code(405);
+
+    // The same signup completed on A and B at once: exactly one account, one winner.
+    a.form(
+        SIGNUP,
+        &app.header(),
+        &[("handle", "cy@example.com"), ("password", &pw)],
+    )
+    .await
+    .assert_true();
+    let code = code_in(&a.outbox().pop().unwrap());
+    let body = [("handle", "cy@example.com"), ("code", code.as_str())];
+    let h = app.header();
+    let (ra, rb) = tokio::join!(a.form(COMPLETE, &h, &body), b.form(COMPLETE, &h, &body));
+    let mut statuses = [ra.status, rb.status];
+    statuses.sort();
+    assert_eq!(statuses, [200, 400], "A: {} B: {}", ra.text, rb.text);
+    let loser = if ra.status == 400 { &ra } else { &rb };
+    loser.assert_code(602);
+    assert_eq!(db.query_i64("SELECT count(*) FROM users"), 2);
+
+    // Wrong codes on A and on B count against one budget of 4.
+    a.form(
+        SIGNUP,
+        &app.header(),
+        &[("handle", "bo@example.com"), ("password", &pw)],
+    )
+    .await
+    .assert_true();
+    let code = code_in(&a.outbox().pop().unwrap());
+    let wrong = if code == "111111" { "222222" } else { "111111" };
+    for node in [&a, &b, &a, &b] {
+        node.form(
+            COMPLETE,
+            &app.header(),
+            &[("handle", "bo@example.com"), ("code", wrong)],
+        )
+        .await
+        .assert_code(602);
+    }
+    // Per-node counters would leave B two attempts; the shared budget is spent.
+    b.form(
+        COMPLETE,
+        &app.header(),
+        &[("handle", "bo@example.com"), ("code", &code)],
+    )
+    .await
+    .assert_code(602);
+}
+
+/// A master key file nodes share, as an operator would distribute it.
+fn shared_master_key(dir: &std::path::Path) -> String {
+    use base64::Engine;
+    let mut key = [0u8; 32];
+    aws_lc_rs::rand::fill(&mut key).unwrap();
+    let path = dir.join("master.key");
+    std::fs::write(&path, base64::engine::general_purpose::STANDARD.encode(key)).unwrap();
+    path.display().to_string()
+}
+
+#[tokio::test]
+async fn three_nodes_start_at_once_on_a_fresh_database() {
+    if Backend::postgres().is_none() {
+        return;
+    }
+    let db = PgSchema::create();
+    let keys = tempfile::tempdir().unwrap();
+    let key_file = shared_master_key(keys.path());
+    let start = Instant::now();
+    let nodes: Vec<TestServer> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..3)
+            .map(|_| {
+                let (db, key_file) = (db.clone(), key_file.as_str());
+                s.spawn(move || {
+                    TestServer::start_node(Some(db), &[("TESSERA_MASTER_KEY_FILE", key_file)])
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("node started"))
+            .collect()
+    });
+    eprintln!("three nodes up in {:?}", start.elapsed());
+    // Each migration applied once; one server token key, whichever node won.
+    let shipped = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/migrations/postgres"))
+        .unwrap()
+        .count() as i64;
+    assert_eq!(
+        db.query_i64("SELECT count(*) FROM _sqlx_migrations"),
+        shipped
+    );
+    assert_eq!(db.query_i64("SELECT count(*) FROM server_keys"), 1);
+    let app = nodes[0].create_app("Three", "code");
+    for node in &nodes {
+        let r = node.get("/readyz", &[]).await;
+        assert_eq!(r.status, 200, "{}", r.text);
+        let r = node.get("/api/appuser/getApplication", &app.header()).await;
+        assert_eq!(
+            r.status, 200,
+            "app-tokens are valid on every node: {}",
+            r.text
+        );
+        let log = node.drain_log().join("\n");
+        assert!(!log.contains("\"level\":\"ERROR\""), "{log}");
+    }
+}
+
+/// A TCP proxy in front of PostgreSQL that the test can cut and restore, so an outage can be
+/// simulated without disturbing other tests that share the PostgreSQL server.
+struct Proxy {
+    addr: String,
+    cut: Arc<AtomicBool>,
+    conns: Arc<Mutex<Vec<tokio::task::JoinHandle<()>>>>,
+    accept: tokio::task::JoinHandle<()>,
+}
+
+impl Proxy {
+    async fn start(upstream: String) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let cut = Arc::new(AtomicBool::new(false));
+        let conns: Arc<Mutex<Vec<tokio::task::JoinHandle<()>>>> = Arc::default();
+        let accept = {
+            let (cut, conns) = (cut.clone(), conns.clone());
+            tokio::spawn(async move {
+                loop {
+                    let Ok((mut inbound, _)) = listener.accept().await else {
+                        continue;
+                    };
+                    // Decided under the lock so `cut` cannot miss a connection being set up.
+                    let mut live = conns.lock().unwrap();
+                    if cut.load(Ordering::SeqCst) {
+                        continue; // dropping `inbound` closes it: the database is "down"
+                    }
+                    let upstream = upstream.clone();
+                    live.push(tokio::spawn(async move {
+                        if let Ok(mut out) = tokio::net::TcpStream::connect(&upstream).await {
+                            let _ = tokio::io::copy_bidirectional(&mut inbound, &mut out).await;
+                        }
+                    }));
+                }
+            })
+        };
+        Self {
+            addr,
+            cut,
+            conns,
+            accept,
+        }
+    }
+
+    /// Closes every open connection and refuses new ones.
+    fn cut(&self) {
+        let mut live = self.conns.lock().unwrap();
+        self.cut.store(true, Ordering::SeqCst);
+        for h in live.drain(..) {
+            h.abort();
+        }
+    }
+
+    fn restore(&self) {
+        self.cut.store(false, Ordering::SeqCst);
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        self.accept.abort();
+        self.cut();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn database_outage_answers_503_and_the_node_recovers() {
+    if Backend::postgres().is_none() {
+        return;
+    }
+    let db = PgSchema::create();
+    let proxy = Proxy::start(db.host_port()).await;
+    let via_proxy = db.url_via(&proxy.addr);
+    let server = TestServer::start_node(
+        Some(db.clone()),
+        &[
+            ("TESSERA_DATABASE_URL", &via_proxy),
+            ("TESSERA_DB_ACQUIRE_TIMEOUT_SECS", "1"),
+        ],
+    );
+    let app = server.create_app("Outage", "code");
+    let get_app = "/api/appuser/getApplication";
+    assert_eq!(server.get(get_app, &app.header()).await.status, 200);
+
+    proxy.cut();
+    let started = Instant::now();
+    let r = server.get(get_app, &app.header()).await;
+    assert_eq!(r.status, 503, "{}", r.text);
+    assert_eq!(
+        r.json(),
+        serde_json::json!({"code": 500, "message": "internal server error"})
+    );
+    assert!(r.headers.get("retry-after").is_some(), "Retry-After on 503");
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "answered within the acquire timeout"
+    );
+    let login = server
+        .form(
+            LOGIN,
+            &app.header(),
+            &[("handle", "x@example.com"), ("password", &md5_hex("pw"))],
+        )
+        .await;
+    assert_eq!(login.status, 503, "{}", login.text);
+    let jwks = server
+        .get(&format!("/apps/{}/.well-known/jwks.json", app.app_id), &[])
+        .await;
+    assert_eq!(
+        (jwks.status, jwks.content_type.as_str()),
+        (503, "application/problem+json")
+    );
+    assert!(jwks.headers.get("retry-after").is_some());
+    assert_eq!(server.get("/readyz", &[]).await.status, 503);
+    let log = server.wait_for_log("database unavailable").join("\n");
+    assert!(
+        log.contains("database unavailable"),
+        "a clear log line: {log}"
+    );
+    assert!(!log.contains(&via_proxy), "the database URL is not logged");
+
+    // The database comes back: the same process serves again, no restart.
+    proxy.restore();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let r = server.get(get_app, &app.header()).await;
+        if r.status == 200 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "node did not recover: {} {}",
+            r.status,
+            r.text
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let v = sign_up(&server, &app, "back@example.com", "pw").await;
+    assert!(v["jwt"].is_string());
+}
