@@ -29,6 +29,14 @@ pub struct Settings {
     pub invite_code_ttl_secs: i64,
     pub code_max_attempts: i64,
     pub attempt_window_secs: i64,
+    /// Lifetime of a login-token (the first half of a two-factor login).
+    pub login_token_ttl_secs: i64,
+    /// Lifetime of SMS codes (phone verification, SMS login).
+    pub sms_code_ttl_secs: i64,
+    /// SMS sent per user, and per phone number, within one attempt window.
+    pub sms_send_limit: i64,
+    /// Root of the Twilio-compatible SMS API.
+    pub sms_base_url: String,
     pub db_max_connections: u32,
     pub db_acquire_timeout_secs: u64,
     /// PostgreSQL `statement_timeout` per connection; 0 disables it.
@@ -65,6 +73,10 @@ struct FileSettings {
     invite_code_ttl_secs: Option<i64>,
     code_max_attempts: Option<i64>,
     attempt_window_secs: Option<i64>,
+    login_token_ttl_secs: Option<i64>,
+    sms_code_ttl_secs: Option<i64>,
+    sms_send_limit: Option<i64>,
+    sms_base_url: Option<String>,
     db_max_connections: Option<u32>,
     db_acquire_timeout_secs: Option<u64>,
     db_statement_timeout_secs: Option<u64>,
@@ -198,6 +210,18 @@ impl Settings {
             ),
             code_max_attempts: pick!("TESSERA_CODE_MAX_ATTEMPTS", f.code_max_attempts, 5),
             attempt_window_secs: pick!("TESSERA_ATTEMPT_WINDOW_SECS", f.attempt_window_secs, 3600),
+            login_token_ttl_secs: pick!(
+                "TESSERA_LOGIN_TOKEN_TTL_SECS",
+                f.login_token_ttl_secs,
+                300
+            ),
+            sms_code_ttl_secs: pick!("TESSERA_SMS_CODE_TTL_SECS", f.sms_code_ttl_secs, 600),
+            sms_send_limit: pick!("TESSERA_SMS_SEND_LIMIT", f.sms_send_limit, 5),
+            sms_base_url: env_parse("TESSERA_SMS_BASE_URL")?
+                .or(f.sms_base_url)
+                .unwrap_or_else(|| "https://api.twilio.com".into())
+                .trim_end_matches('/')
+                .to_owned(),
             db_max_connections: pick!("TESSERA_DB_MAX_CONNECTIONS", f.db_max_connections, 8),
             db_acquire_timeout_secs: pick!(
                 "TESSERA_DB_ACQUIRE_TIMEOUT_SECS",
@@ -227,10 +251,19 @@ impl Settings {
             ("invite_code_ttl_secs", self.invite_code_ttl_secs),
             ("code_max_attempts", self.code_max_attempts),
             ("attempt_window_secs", self.attempt_window_secs),
+            ("login_token_ttl_secs", self.login_token_ttl_secs),
+            ("sms_code_ttl_secs", self.sms_code_ttl_secs),
+            ("sms_send_limit", self.sms_send_limit),
         ] {
             if v <= 0 {
                 return Err(ConfigError::Invalid(format!("{name} must be positive")));
             }
+        }
+        if !(self.sms_base_url.starts_with("https://") || self.sms_base_url.starts_with("http://"))
+        {
+            return Err(ConfigError::Invalid(
+                "sms_base_url must be an http(s) URL".into(),
+            ));
         }
         if self.db_acquire_timeout_secs == 0 {
             return Err(ConfigError::Invalid(
@@ -283,6 +316,7 @@ impl std::fmt::Debug for Settings {
                     .map(|u| redact_url(u.expose_secret())),
             )
             .field("mail_from", &self.mail_from)
+            .field("sms_base_url", &redact_url(&self.sms_base_url))
             .field("argon2_memory_kib", &self.argon2_memory_kib)
             .field("argon2_iterations", &self.argon2_iterations)
             .field("hash_workers", &self.hash_workers)
@@ -336,6 +370,15 @@ mod tests {
         );
         assert!(s.is_sqlite());
         assert_eq!(s.argon2_memory_kib, 19_456);
+        assert_eq!(
+            (
+                s.login_token_ttl_secs,
+                s.sms_code_ttl_secs,
+                s.sms_send_limit
+            ),
+            (300, 600, 5)
+        );
+        assert_eq!(s.sms_base_url, "https://api.twilio.com");
     }
 
     #[test]
@@ -356,6 +399,8 @@ mod tests {
         assert!(build("", &[("TESSERA_LOG_FORMAT", "xml")]).is_err());
         assert!(build("code_max_attempts = 0", &[]).is_err());
         assert!(build("db_acquire_timeout_secs = 0", &[]).is_err());
+        assert!(build("sms_base_url = \"ftp://x\"", &[]).is_err());
+        assert!(build("", &[("TESSERA_SMS_SEND_LIMIT", "0")]).is_err());
     }
 
     #[test]

@@ -12,9 +12,9 @@ use tower::Layer as _;
 use crate::config::Settings;
 use crate::crypto::password::{HashCost, Hasher};
 use crate::crypto::{Keyring, MasterKey};
-use crate::domain::{Core, Policy};
+use crate::domain::{Core, CoreParts, Policy};
 use crate::http::extract::now_ms;
-use crate::notify::Mailer;
+use crate::notify::{Mailer, SmsGateway};
 use crate::store::sql::{PoolOptions, SqlStore};
 
 /// Name of the generated key file inside the data directory.
@@ -117,6 +117,7 @@ pub async fn build_core(settings: &Settings, public_url: String) -> anyhow::Resu
         &settings.mail_from,
         settings.data_dir.join("outbox"),
     )?;
+    let sms = SmsGateway::new(&settings.sms_base_url, settings.data_dir.join("outbox"))?;
     let policy = Policy {
         access_token_ttl_secs: settings.access_token_ttl_secs,
         signup_code_ttl_secs: settings.signup_code_ttl_secs,
@@ -124,14 +125,20 @@ pub async fn build_core(settings: &Settings, public_url: String) -> anyhow::Resu
         invite_code_ttl_secs: settings.invite_code_ttl_secs,
         code_max_attempts: settings.code_max_attempts,
         attempt_window_secs: settings.attempt_window_secs,
+        login_token_ttl_secs: settings.login_token_ttl_secs,
+        sms_code_ttl_secs: settings.sms_code_ttl_secs,
+        sms_send_limit: settings.sms_send_limit,
     };
     let core = Core::new(
-        Arc::new(store),
-        keyring,
-        hasher,
-        mailer,
-        policy,
-        public_url,
+        CoreParts {
+            store: Arc::new(store),
+            keyring,
+            hasher,
+            mailer,
+            sms,
+            policy,
+            public_url,
+        },
         now_ms(),
     )
     .await

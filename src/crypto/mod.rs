@@ -5,6 +5,7 @@ pub mod keyring;
 pub mod keys;
 pub mod password;
 pub mod random;
+pub mod totp;
 
 pub use keyring::{Keyring, MasterKey};
 

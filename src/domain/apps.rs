@@ -3,7 +3,7 @@
 
 use serde_json::{Map, Value, json};
 
-use super::settings::{AppSettings, SettingError};
+use super::settings::{AppSecrets, AppSettings, SECRET_SETTINGS, SettingError};
 use super::{Core, Error, Found, Result};
 use crate::crypto::keys::{RsaBits, RsaPublic, generate_rsa};
 use crate::crypto::random;
@@ -156,8 +156,17 @@ impl Core {
             Err(Error::AppNotFound) => return Err(UpdateError::NotFound(app_id.to_owned())),
             Err(e) => return Err(e.into()),
         };
+        let mut secrets = None;
         for (name, value) in changes {
             match name.as_str() {
+                n if SECRET_SETTINGS.contains(&n) => {
+                    if secrets.is_none() {
+                        secrets = Some(self.app_secrets(&app)?);
+                    }
+                    if let Some(s) = secrets.as_mut() {
+                        s.set(n, value)?;
+                    }
+                }
                 "name" => {
                     let v = value.trim();
                     if v.is_empty() || v.chars().count() > 200 || v.chars().any(char::is_control) {
@@ -180,10 +189,32 @@ impl Core {
                 _ => app.settings = app.settings.set(name, value)?,
             }
         }
+        if let Some(s) = secrets {
+            app.row.secrets = Some(self.seal_app_secrets(app.id(), &s)?);
+        }
         app.row.settings = app.settings.to_json();
         app.row.updated_at = now;
         self.store.app_update(&app.row).await.map_err(Error::from)?;
         Ok(app)
+    }
+
+    /// The app's secret settings, opened.
+    pub fn app_secrets(&self, app: &App) -> Result<AppSecrets> {
+        let Some(sealed) = &app.row.secrets else {
+            return Ok(AppSecrets::default());
+        };
+        let text = self
+            .keyring
+            .open_str(&format!("apps.secrets:{}", app.id()), sealed)?;
+        serde_json::from_str(&text)
+            .map_err(|e| Error::Internal(format!("stored secrets of app {}: {e}", app.id())))
+    }
+
+    fn seal_app_secrets(&self, app_id: &str, secrets: &AppSecrets) -> Result<Vec<u8>> {
+        let text = serde_json::to_string(secrets).map_err(|e| Error::Internal(e.to_string()))?;
+        Ok(self
+            .keyring
+            .seal_str(&format!("apps.secrets:{app_id}"), &text)?)
     }
 
     /// `getApplication` (spec §3.20): every public setting, never a secret or key.

@@ -1,9 +1,10 @@
-//! Password login (spec §3.1, §4.3). Unknown handles are verified against a dummy hash so a
-//! miss costs what a hit costs; the password is checked before the account's state is revealed.
+//! Password login (spec §3.1, §4.3, §4.4). Unknown handles are verified against a dummy hash so
+//! a miss costs what a hit costs; the password is checked before the account's state is
+//! revealed; then the second factor, if the user has one, is asked for.
 
 use secrecy::SecretString;
 
-use super::tokens::Issued;
+use super::two_factor::LoginOutcome;
 use super::users::{USER_ACTIVE, USER_PENDING};
 use super::{Core, Error, Found, Handle, Result};
 use crate::crypto::password::Verified;
@@ -15,7 +16,7 @@ pub struct LoginInput {
 }
 
 impl Core {
-    pub async fn login(&self, app_id: &str, input: LoginInput, now: i64) -> Result<Issued> {
+    pub async fn login(&self, app_id: &str, input: LoginInput, now: i64) -> Result<LoginOutcome> {
         let handle = Handle::parse(&input.handle)?;
         let app = self.app(app_id).await?;
         if !handle.has_at() && !handle.is_anonymous() && !app.settings.user_names_enabled {
@@ -53,6 +54,14 @@ impl Core {
             _ => return Err(Error::UserSuspended),
         }
         let handle_text = self.user_handle(&user)?;
-        self.issue(&app, &user, &handle_text, now).await
+        if let Some(login_token) = self
+            .second_factor_gate(&app, &user, &handle_text, now)
+            .await?
+        {
+            return Ok(LoginOutcome::SecondFactor(login_token));
+        }
+        Ok(LoginOutcome::Issued(
+            self.issue(&app, &user, &handle_text, now).await?,
+        ))
     }
 }

@@ -73,6 +73,45 @@ impl Core {
             })
     }
 
+    /// Renders the `sms` template in `locale` and sends it to `phone` (E.164) through the
+    /// app's provider account, or to the outbox when the app has none.
+    pub async fn send_sms(
+        &self,
+        app: &App,
+        locale: &str,
+        phone: &str,
+        handle: &str,
+        code: &str,
+        kind: &'static str,
+    ) -> Result<()> {
+        let template = self.template(app, "sms", locale).await?;
+        let body = templates::render(
+            &template,
+            &Vars {
+                handle,
+                code,
+                app_name: &app.row.name,
+                link: "",
+            },
+        )
+        .text;
+        let creds = self.app_secrets(app)?.sms_credentials();
+        self.sms
+            .send(
+                creds.as_ref(),
+                &crate::notify::Sms {
+                    to: phone.to_owned(),
+                    body,
+                    kind,
+                },
+            )
+            .await
+            .map_err(|e| {
+                tracing::error!(kind, error = %e, "SMS delivery failed");
+                Error::Internal("SMS delivery failed".into())
+            })
+    }
+
     /// Sends a message whose failure must not undo what was already done (welcome mails).
     pub async fn send_mail_best_effort(
         &self,

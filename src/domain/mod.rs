@@ -11,10 +11,12 @@ pub mod login;
 mod messages;
 pub mod metadata;
 pub mod password;
+pub mod phone;
 pub mod profile;
 pub mod settings;
 pub mod signup;
 pub mod tokens;
+pub mod two_factor;
 pub mod users;
 
 pub use error::{Error, Found, Result};
@@ -28,7 +30,7 @@ use crate::crypto::jwt::{ServerClaims, ServerTokens, TokenKind};
 use crate::crypto::keys::{EdSigner, RsaSigner};
 use crate::crypto::password::Hasher;
 use crate::crypto::{Keyring, random};
-use crate::notify::Mailer;
+use crate::notify::{Mailer, SmsGateway};
 use crate::store::Store;
 
 /// Lifetimes and budgets from the configuration.
@@ -40,6 +42,9 @@ pub struct Policy {
     pub invite_code_ttl_secs: i64,
     pub code_max_attempts: i64,
     pub attempt_window_secs: i64,
+    pub login_token_ttl_secs: i64,
+    pub sms_code_ttl_secs: i64,
+    pub sms_send_limit: i64,
 }
 
 /// The service: storage, keys, hashing and delivery, shared by the HTTP server and the CLI.
@@ -49,6 +54,7 @@ pub struct Core {
     pub hasher: Hasher,
     pub tokens: ServerTokens,
     pub mailer: Mailer,
+    pub sms: SmsGateway,
     pub policy: Policy,
     /// Base URL for links and JWKS addresses (set once the listen address is known).
     pub public_url: RwLock<String>,
@@ -62,20 +68,32 @@ impl std::fmt::Debug for Core {
     }
 }
 
+/// What [`Core::new`] assembles.
+pub struct CoreParts {
+    pub store: Arc<dyn Store>,
+    pub keyring: Keyring,
+    pub hasher: Hasher,
+    pub mailer: Mailer,
+    pub sms: SmsGateway,
+    pub policy: Policy,
+    pub public_url: String,
+}
+
 /// Purpose under which the server token key is stored.
 const SERVER_TOKEN_KEY: &str = "server-token-ed25519";
 
 impl Core {
     /// Loads (or, on first start, creates) the server token key and assembles the service.
-    pub async fn new(
-        store: Arc<dyn Store>,
-        keyring: Keyring,
-        hasher: Hasher,
-        mailer: Mailer,
-        policy: Policy,
-        public_url: String,
-        now: i64,
-    ) -> Result<Self> {
+    pub async fn new(parts: CoreParts, now: i64) -> Result<Self> {
+        let CoreParts {
+            store,
+            keyring,
+            hasher,
+            mailer,
+            sms,
+            policy,
+            public_url,
+        } = parts;
         let candidate = EdSigner::generate()?;
         let kid = random::row_id();
         let context = format!("server_keys.sealed:{SERVER_TOKEN_KEY}");
@@ -91,6 +109,7 @@ impl Core {
             hasher,
             tokens,
             mailer,
+            sms,
             policy,
             public_url: RwLock::new(public_url),
             signers: RwLock::new(HashMap::new()),
@@ -174,9 +193,21 @@ impl Core {
     /// The attempt is counted before the secret is checked, so parallel guesses cannot
     /// exceed the budget.
     pub async fn spend_attempt(&self, key: &str, now: i64, on_exhausted: Error) -> Result<()> {
+        self.spend_budget(key, self.policy.code_max_attempts, now, on_exhausted)
+            .await
+    }
+
+    /// Counts one use of `key` against `limit` uses per attempt window.
+    pub async fn spend_budget(
+        &self,
+        key: &str,
+        limit: i64,
+        now: i64,
+        on_exhausted: Error,
+    ) -> Result<()> {
         let window_ms = self.policy.attempt_window_secs * 1000;
         let count = self.store.attempt_hit(key, now, window_ms).await?;
-        if count > self.policy.code_max_attempts {
+        if count > limit {
             tracing::warn!(
                 budget = key.split(':').next().unwrap_or(""),
                 "attempt budget exhausted"

@@ -69,7 +69,7 @@ impl Core {
         let handle = Handle::parse(handle)?;
         let password = WirePassword::parse_strict(password)?;
         let code = parse_code(code)?;
-        self.active_app(app_id).await?;
+        let app = self.active_app(app_id).await?;
         let mut user = self
             .find_user(app_id, &handle)
             .await?
@@ -99,6 +99,13 @@ impl Core {
         user.password_hash = Some(self.hasher.hash(&password.0).await?);
         user.epoch += 1;
         user.updated_at = now;
+        // The reference switched 2FA off here, so a mailbox alone took over the account;
+        // Tessera keeps it (the next login asks for the second factor) unless the app says so.
+        if app.settings.reset_password_removes_two_factor {
+            user.two_factor_google = false;
+            user.two_factor_phone = false;
+            user.totp_enc = None;
+        }
         self.store.user_update(&user).await?;
         self.store
             .attempt_clear(&format!("{RESET}:{scope}"))

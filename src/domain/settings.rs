@@ -57,6 +57,12 @@ pub struct AppSettings {
     pub signup_flow: SignupFlow,
     pub two_factor_verification: TwoFactorMode,
     pub google_app_name: String,
+    /// Tessera: enabling authenticator 2FA needs a code from the new secret before it is on.
+    pub two_factor_require_confirmation: bool,
+    /// Tessera: a password reset also switches 2FA off (the reference always did).
+    pub reset_password_removes_two_factor: bool,
+    /// Tessera: ISO 3166-1 region for phone numbers typed without `+` (empty: `+` required).
+    pub phone_default_region: String,
     pub max_users: i64,
     pub max_login_attempts: i64,
     pub password_filter: bool,
@@ -93,6 +99,9 @@ impl Default for AppSettings {
             signup_flow: SignupFlow::Code,
             two_factor_verification: TwoFactorMode::None,
             google_app_name: String::new(),
+            two_factor_require_confirmation: false,
+            reset_password_removes_two_factor: false,
+            phone_default_region: String::new(),
             max_users: 0,
             max_login_attempts: 0,
             password_filter: false,
@@ -174,6 +183,19 @@ impl AppSettings {
                 "userJWTExpiration must be 0..=8760 hours".into(),
             ));
         }
+        if !self.phone_default_region.is_empty()
+            && !super::phone::Phone::known_region(&self.phone_default_region)
+        {
+            return Err(SettingError(format!(
+                "phoneDefaultRegion {:?} is not an ISO 3166-1 region code",
+                self.phone_default_region
+            )));
+        }
+        if self.google_app_name.chars().count() > 100 || self.google_app_name.contains(':') {
+            return Err(SettingError(
+                "googleAppName must be at most 100 characters without ':'".into(),
+            ));
+        }
         if self.max_login_attempts < 0 || self.max_users < 0 {
             return Err(SettingError("limits cannot be negative".into()));
         }
@@ -200,6 +222,96 @@ impl AppSettings {
         } else {
             &self.realm_app_id
         }
+    }
+}
+
+/// The secret settings (provider credentials). Stored sealed with the app, write-only: no
+/// view of an app ever shows them (spec §10 item 14).
+pub const SECRET_SETTINGS: &[&str] = &["TWILIOAccountSid", "TWILIOToken", "TWILIOPhoneNumber"];
+
+/// An app's secret settings; empty strings mean unset.
+#[derive(Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AppSecrets {
+    #[serde(rename = "TWILIOAccountSid")]
+    pub twilio_account_sid: String,
+    #[serde(rename = "TWILIOToken")]
+    pub twilio_token: String,
+    #[serde(rename = "TWILIOPhoneNumber")]
+    pub twilio_phone_number: String,
+}
+
+impl std::fmt::Debug for AppSecrets {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppSecrets")
+            .field("set", &self.names_set())
+            .finish()
+    }
+}
+
+impl AppSecrets {
+    /// Sets one secret; an empty value clears it.
+    pub fn set(&mut self, name: &str, value: &str) -> Result<(), SettingError> {
+        let value = value.trim();
+        if value.len() > 256 || value.chars().any(char::is_control) {
+            return Err(SettingError(format!(
+                "{name}: at most 256 printable characters"
+            )));
+        }
+        match name {
+            "TWILIOAccountSid" => {
+                // It becomes a URL path segment.
+                if !value.chars().all(|c| c.is_ascii_alphanumeric()) {
+                    return Err(SettingError(
+                        "TWILIOAccountSid: letters and digits only".into(),
+                    ));
+                }
+                self.twilio_account_sid = value.to_owned();
+            }
+            "TWILIOToken" => self.twilio_token = value.to_owned(),
+            "TWILIOPhoneNumber" => {
+                self.twilio_phone_number = if value.is_empty() {
+                    String::new()
+                } else {
+                    super::phone::Phone::parse(value, "")
+                        .map_err(|_| {
+                            SettingError("TWILIOPhoneNumber: an E.164 number (+…)".into())
+                        })?
+                        .as_str()
+                        .to_owned()
+                };
+            }
+            other => return Err(SettingError(format!("unknown secret setting {other:?}"))),
+        }
+        Ok(())
+    }
+
+    /// Names of the secrets that are set (for operators; never the values).
+    pub fn names_set(&self) -> Vec<&'static str> {
+        [
+            ("TWILIOAccountSid", &self.twilio_account_sid),
+            ("TWILIOToken", &self.twilio_token),
+            ("TWILIOPhoneNumber", &self.twilio_phone_number),
+        ]
+        .into_iter()
+        .filter(|(_, v)| !v.is_empty())
+        .map(|(n, _)| n)
+        .collect()
+    }
+
+    /// The app's SMS provider account, if all three parts are set.
+    pub fn sms_credentials(&self) -> Option<crate::notify::SmsCredentials> {
+        if self.twilio_account_sid.is_empty()
+            || self.twilio_token.is_empty()
+            || self.twilio_phone_number.is_empty()
+        {
+            return None;
+        }
+        Some(crate::notify::SmsCredentials {
+            account_sid: self.twilio_account_sid.clone(),
+            auth_token: self.twilio_token.clone().into(),
+            from: self.twilio_phone_number.clone(),
+        })
     }
 }
 
@@ -281,5 +393,37 @@ mod tests {
             s.set("metaData", r#"[{"path":"a","fieldName":"x","evil":1}]"#)
                 .is_err()
         );
+        assert_eq!(
+            s.set("phoneDefaultRegion", "DE")
+                .unwrap()
+                .phone_default_region,
+            "DE"
+        );
+        assert!(s.set("phoneDefaultRegion", "Germany").is_err());
+        assert!(s.set("googleAppName", "a:b").is_err());
+        assert!(
+            s.set("TWILIOToken", "x").is_err(),
+            "secrets are not public settings"
+        );
+    }
+
+    #[test]
+    fn secrets_are_validated_and_never_debug_printed() {
+        let mut s = AppSecrets::default();
+        s.set("TWILIOAccountSid", "AC0123abcd").unwrap();
+        s.set("TWILIOToken", "tok-very-secret").unwrap();
+        assert!(s.sms_credentials().is_none(), "incomplete account");
+        s.set("TWILIOPhoneNumber", "+1 555 010 0001").unwrap();
+        assert_eq!(s.twilio_phone_number, "+15550100001");
+        let creds = s.sms_credentials().unwrap();
+        assert_eq!(creds.account_sid, "AC0123abcd");
+        assert!(!format!("{s:?}{creds:?}").contains("tok-very-secret"));
+        assert!(s.set("TWILIOAccountSid", "../x").is_err());
+        assert!(s.set("TWILIOPhoneNumber", "not a number").is_err());
+        assert!(s.set("TWILIOToken", "a\nb").is_err());
+        assert!(s.set("TWILIOToken", "a\u{0}b").is_err());
+        assert!(s.set("Other", "x").is_err());
+        s.set("TWILIOToken", "").unwrap();
+        assert_eq!(s.names_set(), vec!["TWILIOAccountSid", "TWILIOPhoneNumber"]);
     }
 }

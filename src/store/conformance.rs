@@ -330,6 +330,112 @@ async fn check_user_unique_constraints(store: S) {
     assert_conflict(store.user_create(&same_id).await, "users_pkey");
 }
 
+async fn check_user_phone_and_two_factor(store: S) {
+    let app = new_app(&store).await;
+    let other_app = new_app(&store).await;
+    let mut a = user_row(&app, b"pa");
+    let mut b = user_row(&app, b"pb");
+    store.user_create(&a).await.unwrap();
+    store.user_create(&b).await.unwrap();
+    assert_not_found(store.user_by_phone(&app, b"p1").await, "by_phone");
+
+    // An unverified number has no index: two users may both be verifying it.
+    a.phone_enc = Some(b"enc:p1".to_vec());
+    b.phone_enc = Some(b"enc:p1".to_vec());
+    store.user_set_phone(&a).await.unwrap();
+    store.user_set_phone(&b).await.unwrap();
+    assert_not_found(store.user_by_phone(&app, b"p1").await, "unverified");
+
+    // Verified, it is unique per app, and only the phone columns are written.
+    a.phone_idx = Some(b"p1".to_vec());
+    a.phone_verified = true;
+    a.two_factor_phone = true;
+    a.epoch = 99;
+    a.locale = "FR".into();
+    a.updated_at = 6_000;
+    store.user_set_phone(&a).await.unwrap();
+    let got = store.user_by_phone(&app, b"p1").await.unwrap();
+    assert_eq!(got.id, a.id);
+    assert_eq!(
+        (
+            got.phone_enc.as_deref(),
+            got.phone_verified,
+            got.two_factor_phone
+        ),
+        (Some(&b"enc:p1"[..]), true, true)
+    );
+    assert_eq!(
+        (got.epoch, got.locale.as_str(), got.updated_at),
+        (0, "EN", 6_000)
+    );
+    b.phone_idx = Some(b"p1".to_vec());
+    b.phone_verified = true;
+    assert_conflict(store.user_set_phone(&b).await, "users_phone");
+    let mut elsewhere = user_row(&other_app, b"pa");
+    store.user_create(&elsewhere).await.unwrap();
+    elsewhere.phone_idx = Some(b"p1".to_vec());
+    store.user_set_phone(&elsewhere).await.unwrap();
+
+    // Two-factor columns only.
+    a.two_factor_google = true;
+    a.two_factor_phone = false;
+    a.totp_enc = Some(vec![5; 48]);
+    a.totp_last_step = 42;
+    a.password_hash = None;
+    store.user_set_two_factor(&a).await.unwrap();
+    let got = store.user_get(&app, &a.id).await.unwrap();
+    assert_eq!(
+        (
+            got.two_factor_google,
+            got.two_factor_phone,
+            got.totp_last_step
+        ),
+        (true, false, 42)
+    );
+    assert_eq!(got.totp_enc, Some(vec![5; 48]));
+    assert!(got.password_hash.is_some(), "only 2FA columns are written");
+
+    // The TOTP step only moves forward.
+    assert!(!store.user_totp_advance(&app, &a.id, 42).await.unwrap());
+    assert!(!store.user_totp_advance(&app, &a.id, 41).await.unwrap());
+    assert!(store.user_totp_advance(&app, &a.id, 43).await.unwrap());
+    assert_eq!(
+        store.user_get(&app, &a.id).await.unwrap().totp_last_step,
+        43
+    );
+    assert!(
+        !store
+            .user_totp_advance(&other_app, &a.id, 50)
+            .await
+            .unwrap()
+    );
+
+    let mut ghost = user_row(&app, b"ghost");
+    ghost.id = id();
+    assert_not_found(store.user_set_phone(&ghost).await, "set_phone");
+    assert_not_found(store.user_set_two_factor(&ghost).await, "set_two_factor");
+}
+
+async fn check_totp_advance_race(store: S) {
+    let app = new_app(&store).await;
+    let u = user_row(&app, b"t");
+    store.user_create(&u).await.unwrap();
+    let mut tasks = Vec::new();
+    for _ in 0..10 {
+        let (store, app, id) = (store.clone(), app.clone(), u.id.clone());
+        tasks.push(tokio::spawn(async move {
+            store.user_totp_advance(&app, &id, 1_000).await
+        }));
+    }
+    let mut won = 0;
+    for t in tasks {
+        if t.await.unwrap().unwrap() {
+            won += 1;
+        }
+    }
+    assert_eq!(won, 1, "one TOTP step is accepted once");
+}
+
 async fn check_signups(store: S) {
     let app = new_app(&store).await;
     let s1 = signup_row(&app, b"h", b"code-1");
@@ -653,6 +759,8 @@ conformance!(
     check_apps,
     check_users,
     check_user_unique_constraints,
+    check_user_phone_and_two_factor,
+    check_totp_advance_race,
     check_signups,
     check_signup_complete,
     check_signup_complete_race,

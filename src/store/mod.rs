@@ -134,6 +134,16 @@ pub trait UserStore: Send + Sync {
     /// Writes every mutable column of `user` (matched by app and id).
     async fn user_update(&self, user: &UserRow) -> StoreResult<()>;
     async fn user_set_last_login(&self, app_id: &str, id: &str, now: i64) -> StoreResult<()>;
+    /// The user whose verified phone has this blind index.
+    async fn user_by_phone(&self, app_id: &str, phone_idx: &[u8]) -> StoreResult<UserRow>;
+    /// Writes only the phone columns and the phone 2FA flag; `Conflict` if another user of
+    /// the app has verified the same number.
+    async fn user_set_phone(&self, user: &UserRow) -> StoreResult<()>;
+    /// Writes only the two-factor columns (flags, sealed TOTP secret, last TOTP step).
+    async fn user_set_two_factor(&self, user: &UserRow) -> StoreResult<()>;
+    /// Records `step` as the last accepted TOTP step if it is later than the stored one;
+    /// false if it is not (a replay). Atomic, so one code is accepted once across nodes.
+    async fn user_totp_advance(&self, app_id: &str, id: &str, step: i64) -> StoreResult<bool>;
     /// Deletes the user and everything keyed by the account (pending signup, codes).
     async fn user_delete(&self, user: &UserRow) -> StoreResult<()>;
 }

@@ -66,6 +66,11 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         "audit",
         include_str!("../../migrations/sqlite/0004_audit.sql"),
     ),
+    (
+        5,
+        "phones",
+        include_str!("../../migrations/sqlite/0005_phones.sql"),
+    ),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (
@@ -82,6 +87,11 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         4,
         "audit",
         include_str!("../../migrations/postgres/0004_audit.sql"),
+    ),
+    (
+        5,
+        "phones",
+        include_str!("../../migrations/postgres/0005_phones.sql"),
     ),
 ];
 
@@ -227,6 +237,7 @@ const UNIQUE_INDEXES: &[(&str, &str)] = &[
     ("users.app_id, users.handle_idx", "users_handle"),
     ("users.app_id, users.user_name_idx", "users_user_name"),
     ("signups.app_id, signups.handle_idx", "signups_handle"),
+    ("users.app_id, users.phone_idx", "users_phone"),
 ];
 
 /// The violated constraint: PostgreSQL reports its name; SQLite reports
@@ -589,6 +600,71 @@ impl UserStore for SqlStore {
             .await
             .map_err(map_err)?;
         tx.commit().await.map_err(map_err)
+    }
+
+    async fn user_by_phone(&self, app_id: &str, phone_idx: &[u8]) -> StoreResult<UserRow> {
+        let r = sqlx::query("SELECT * FROM users WHERE app_id = $1 AND phone_idx = $2")
+            .bind(app_id)
+            .bind(phone_idx)
+            .fetch_optional(&self.pool)
+            .await;
+        one(r, user_from)
+    }
+
+    async fn user_set_phone(&self, u: &UserRow) -> StoreResult<()> {
+        let done = sqlx::query(
+            "UPDATE users SET phone_enc = $3, phone_idx = $4, phone_verified = $5, \
+             two_factor_phone = $6, updated_at = $7 WHERE app_id = $1 AND id = $2",
+        )
+        .bind(&u.app_id)
+        .bind(&u.id)
+        .bind(&u.phone_enc)
+        .bind(&u.phone_idx)
+        .bind(flag(u.phone_verified))
+        .bind(flag(u.two_factor_phone))
+        .bind(u.updated_at)
+        .execute(&self.pool)
+        .await
+        .map_err(map_err)?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+
+    async fn user_set_two_factor(&self, u: &UserRow) -> StoreResult<()> {
+        let done = sqlx::query(
+            "UPDATE users SET two_factor_phone = $3, two_factor_google = $4, totp_enc = $5, \
+             totp_last_step = $6, updated_at = $7 WHERE app_id = $1 AND id = $2",
+        )
+        .bind(&u.app_id)
+        .bind(&u.id)
+        .bind(flag(u.two_factor_phone))
+        .bind(flag(u.two_factor_google))
+        .bind(&u.totp_enc)
+        .bind(u.totp_last_step)
+        .bind(u.updated_at)
+        .execute(&self.pool)
+        .await
+        .map_err(map_err)?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+
+    async fn user_totp_advance(&self, app_id: &str, id: &str, step: i64) -> StoreResult<bool> {
+        let done = sqlx::query(
+            "UPDATE users SET totp_last_step = $3 WHERE app_id = $1 AND id = $2 \
+             AND totp_last_step < $3",
+        )
+        .bind(app_id)
+        .bind(id)
+        .bind(step)
+        .execute(&self.pool)
+        .await
+        .map_err(map_err)?;
+        Ok(done.rows_affected() == 1)
     }
 
     async fn user_set_last_login(&self, app_id: &str, id: &str, now: i64) -> StoreResult<()> {

@@ -4,6 +4,7 @@ mod account;
 mod invites;
 mod password;
 mod session;
+mod two_factor;
 
 use axum::Router;
 use axum::http::{HeaderValue, StatusCode, header};
@@ -21,6 +22,7 @@ pub fn router() -> Router<Arc<Core>> {
         .merge(password::router())
         .merge(invites::router())
         .merge(account::router())
+        .merge(two_factor::router())
 }
 
 /// A successful CosyncJWT answer.

@@ -4,12 +4,13 @@
 use axum::Router;
 use axum::extract::State;
 use axum::routing::post;
-use serde_json::Value;
+use serde_json::{Value, json};
 use std::sync::Arc;
 
 use super::{Answer, Reply, issued_json};
 use crate::domain::login::LoginInput;
 use crate::domain::signup::{CompleteOutcome, SignupInput, SignupOutcome};
+use crate::domain::two_factor::LoginOutcome;
 use crate::domain::{Core, Error, parse_code};
 use crate::http::extract::CosyncRequest;
 use crate::notify::templates::escape_html;
@@ -31,8 +32,10 @@ async fn login(State(core): State<Arc<Core>>, req: CosyncRequest) -> Answer {
         handle: req.fields.required("handle")?,
         password: req.fields.required_secret("password")?,
     };
-    let issued = core.login(app_id, input, req.now).await?;
-    Ok(Reply::Json(issued_json(issued)))
+    match core.login(app_id, input, req.now).await? {
+        LoginOutcome::Issued(issued) => Ok(Reply::Json(issued_json(issued))),
+        LoginOutcome::SecondFactor(token) => Ok(Reply::Json(json!({ "login-token": token }))),
+    }
 }
 
 async fn login_anonymous(State(core): State<Arc<Core>>, req: CosyncRequest) -> Answer {

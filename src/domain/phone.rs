@@ -1,0 +1,100 @@
+//! Phone numbers (DESIGN.md §3.8): parsed with libphonenumber's rules and kept as E.164, the
+//! one form used for storage, blind indexes and sending. A number without a leading `+` is
+//! read in the app's default region (`phoneDefaultRegion`), so `0015550100000` from Germany
+//! and `+1 555-010-0000` are the same number.
+
+use super::Error;
+
+/// A phone number in E.164 (`+` and up to 15 digits).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Phone(String);
+
+/// Longest input accepted before parsing.
+const MAX_INPUT: usize = 64;
+
+impl Phone {
+    /// Parses a number as typed; `region` is an ISO 3166-1 alpha-2 code or empty.
+    pub fn parse(raw: &str, region: &str) -> Result<Self, Error> {
+        let raw = raw.trim();
+        if raw.is_empty()
+            || raw.len() > MAX_INPUT
+            || raw.chars().any(|c| c.is_control() || c.is_alphabetic())
+        {
+            return Err(Error::InvalidData);
+        }
+        let country = if region.is_empty() {
+            None
+        } else {
+            Some(
+                region
+                    .parse::<phonenumber::country::Id>()
+                    .map_err(|_| Error::InvalidData)?,
+            )
+        };
+        let number = phonenumber::parse(country, raw).map_err(|_| Error::InvalidData)?;
+        let e164 = number.format().mode(phonenumber::Mode::E164).to_string();
+        let digits = e164.len().saturating_sub(1);
+        // E.164 allows 15 digits; fewer than 7 is no subscriber number anywhere.
+        if !e164.starts_with('+') || !(7..=15).contains(&digits) {
+            return Err(Error::InvalidData);
+        }
+        Ok(Self(e164))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// True if `region` names a region the parser knows (used to validate the app setting).
+    pub fn known_region(region: &str) -> bool {
+        region.parse::<phonenumber::country::Id>().is_ok()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn written_forms_of_one_number_resolve_to_one_e164() {
+        for raw in ["+1 555 010 0000", "+1-555-010-0000", " +1 (555) 010-0000 "] {
+            assert_eq!(
+                Phone::parse(raw, "").unwrap().as_str(),
+                "+15550100000",
+                "{raw}"
+            );
+        }
+        assert_eq!(
+            Phone::parse("0015550100000", "DE").unwrap().as_str(),
+            "+15550100000"
+        );
+        assert_eq!(
+            Phone::parse("030 1234567", "DE").unwrap().as_str(),
+            "+49301234567"
+        );
+        assert_eq!(
+            Phone::parse("(555) 010-0000", "US").unwrap().as_str(),
+            "+15550100000"
+        );
+    }
+
+    #[test]
+    fn hostile_and_malformed_numbers_are_refused() {
+        for raw in [
+            "",
+            "   ",
+            "0015550100000",
+            "+1 555 010 0000\0",
+            "+1\n5550100000",
+            "call me",
+            "+12",
+            "+1234567890123456789",
+            &"1".repeat(100),
+        ] {
+            assert_eq!(Phone::parse(raw, ""), Err(Error::InvalidData), "{raw:?}");
+        }
+        assert_eq!(Phone::parse("+15550100000", "XX"), Err(Error::InvalidData));
+        assert!(Phone::known_region("DE"));
+        assert!(!Phone::known_region("ZZZ"));
+    }
+}
