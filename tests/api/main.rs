@@ -5,6 +5,7 @@
 
 #[macro_use]
 mod helpers;
+mod sms_sink;
 mod smtp;
 
 mod at_rest;
@@ -13,3 +14,4 @@ mod flow;
 mod jwt;
 mod multi_node;
 mod protocol;
+mod two_factor;
