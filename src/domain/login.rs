@@ -31,7 +31,7 @@ impl Core {
                 user.as_ref().and_then(|u| u.password_hash.as_deref()),
             )
             .await?;
-        let Some(mut user) = user else {
+        let Some(user) = user else {
             // Spec §3.1 step 5: a pending signup answers 608.
             let idx = self.handle_index(app_id, &handle);
             if self.store.signup_get(app_id, &idx).await.found()?.is_some() {
@@ -43,9 +43,11 @@ impl Core {
             Verified::No => return Err(Error::InvalidCredentials),
             Verified::Yes => {}
             Verified::YesRehash(new_hash) => {
-                user.password_hash = Some(new_hash);
-                user.updated_at = now;
-                self.store.user_update(&user).await?;
+                if let Some(old) = user.password_hash.as_deref() {
+                    self.store
+                        .user_rehash(app_id, &user.id, old, &new_hash)
+                        .await?;
+                }
             }
         }
         match user.status.as_str() {

@@ -70,7 +70,7 @@ impl Core {
         let password = WirePassword::parse_strict(password)?;
         let code = parse_code(code)?;
         let app = self.active_app(app_id).await?;
-        let mut user = self
+        let user = self
             .find_user(app_id, &handle)
             .await?
             .ok_or(Error::InvalidData)?;
@@ -96,17 +96,18 @@ impl Core {
         {
             return Err(Error::InvalidData);
         }
-        user.password_hash = Some(self.hasher.hash(&password.0).await?);
-        user.epoch += 1;
-        user.updated_at = now;
+        let hash = self.hasher.hash(&password.0).await?;
         // The reference switched 2FA off here, so a mailbox alone took over the account;
         // Tessera keeps it (the next login asks for the second factor) unless the app says so.
-        if app.settings.reset_password_removes_two_factor {
-            user.two_factor_google = false;
-            user.two_factor_phone = false;
-            user.totp_enc = None;
-        }
-        self.store.user_update(&user).await?;
+        self.store
+            .user_set_password(
+                app_id,
+                &user.id,
+                &hash,
+                app.settings.reset_password_removes_two_factor,
+                now,
+            )
+            .await?;
         self.store
             .attempt_clear(&format!("{RESET}:{scope}"))
             .await?;
@@ -130,7 +131,7 @@ impl Core {
         }
         let new = WirePassword::parse_strict(new)?;
         self.active_app(&session.app_id).await?;
-        let mut user = self.session_user(session).await?;
+        let user = self.session_user(session).await?;
         let budget = format!(
             "password:{}:{}",
             session.app_id,
@@ -145,10 +146,14 @@ impl Core {
             Verified::No => return Err(Error::InvalidData),
             Verified::Yes | Verified::YesRehash(_) => {}
         }
-        user.password_hash = Some(self.hasher.hash(&new.0).await?);
-        user.epoch += 1;
-        user.updated_at = now;
-        self.store.user_update(&user).await?;
+        let hash = self.hasher.hash(&new.0).await?;
+        self.store
+            .user_set_password(&session.app_id, &user.id, &hash, false, now)
+            .await?;
+        // A reset code asked for before the change must not undo it.
+        self.store
+            .code_delete(&session.app_id, RESET, &user.handle_idx)
+            .await?;
         self.store.attempt_clear(&budget).await?;
         Ok(())
     }

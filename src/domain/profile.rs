@@ -46,18 +46,22 @@ impl Core {
             return Err(Error::UserNameLoginDisabled);
         }
         app.check_status()?;
-        let mut user = self.session_user(session).await?;
+        let user = self.session_user(session).await?;
         if user.user_name_idx.is_some() {
             return Err(Error::InvalidData);
         }
-        user.user_name_idx = Some(self.user_name_index(app.id(), &name));
-        user.user_name_enc = Some(
-            self.keyring
-                .seal_str(&format!("users.{IDX_USER_NAME}:{}", user.id), name.as_str())?,
-        );
-        user.updated_at = now;
-        match self.store.user_update(&user).await {
-            Ok(()) => Ok(()),
+        let idx = self.user_name_index(app.id(), &name);
+        let enc = self
+            .keyring
+            .seal_str(&format!("users.{IDX_USER_NAME}:{}", user.id), name.as_str())?;
+        match self
+            .store
+            .user_set_user_name(app.id(), &user.id, &idx, &enc, now)
+            .await
+        {
+            Ok(true) => Ok(()),
+            // Set by a concurrent call: a name is set once.
+            Ok(false) => Err(Error::InvalidData),
             Err(StoreError::Conflict(_)) => Err(Error::UserNameTaken),
             Err(e) => Err(e.into()),
         }
@@ -69,10 +73,10 @@ impl Core {
         if locale != "EN" && !app.settings.locales.iter().any(|l| l == locale) {
             return Err(Error::InvalidData);
         }
-        let mut user = self.session_user(session).await?;
-        user.locale = locale.to_owned();
-        user.updated_at = now;
-        self.store.user_update(&user).await?;
+        let user = self.session_user(session).await?;
+        self.store
+            .user_set_locale(&session.app_id, &user.id, locale, now)
+            .await?;
         Ok(())
     }
 
@@ -111,11 +115,12 @@ impl Core {
             self.keyring
                 .seal_str(&format!("users.metadata:{}", user.id), &text)?,
         );
-        user.updated_at = now;
         // The JWT must still fit: check before storing.
         let handle = self.user_handle(&user)?;
         self.user_jwt(&app, &user, &handle, now).await?;
-        self.store.user_update(&user).await?;
+        self.store
+            .user_set_metadata(&session.app_id, &user.id, user.metadata_enc.as_deref(), now)
+            .await?;
         Ok(())
     }
 

@@ -18,7 +18,7 @@ use crate::crypto::jwt::{ServerClaims, TokenKind};
 use crate::crypto::keyring::ct_eq;
 use crate::crypto::random;
 use crate::crypto::totp::{self, TotpSecret};
-use crate::store::{CodeRow, StoreError, UserRow};
+use crate::store::{CodeRow, StoreError, TwoFactorChange, UserRow};
 
 /// Code purposes; each row's subject is the user id.
 const PHONE: &str = "phone";
@@ -391,33 +391,43 @@ impl Core {
                 TwoFactorRoute::Phone => Error::PhoneTwoFactorUnsupported,
             });
         }
-        let mut user = self.session_user(session).await?;
-        user.updated_at = now;
-        match (mode, enable, code) {
+        let user = self.session_user(session).await?;
+        let change = match (mode, enable, code) {
             (TwoFactorMode::Phone, true, _) => {
                 if !user.phone_verified {
                     return Err(Error::PhoneNotVerified);
                 }
-                user.two_factor_phone = true;
+                TwoFactorChange {
+                    phone: Some(true),
+                    ..TwoFactorChange::default()
+                }
             }
-            (TwoFactorMode::Phone, false, _) => user.two_factor_phone = false,
+            (TwoFactorMode::Phone, false, _) => TwoFactorChange {
+                phone: Some(false),
+                ..TwoFactorChange::default()
+            },
             (_, false, _) => {
-                user.two_factor_google = false;
-                user.totp_enc = None;
                 self.store
                     .code_delete(app.id(), TOTP_ENROL, user.id.as_bytes())
                     .await?;
+                TwoFactorChange {
+                    google: Some(false),
+                    totp: Some((None, user.totp_last_step)),
+                    ..TwoFactorChange::default()
+                }
             }
             (_, true, None) => return self.enrol_totp(&app, user, now).await,
             (_, true, Some(code)) => return self.confirm_totp(&app, user, code, now).await,
-        }
-        self.store.user_set_two_factor(&user).await?;
+        };
+        self.store
+            .user_set_two_factor(app.id(), &user.id, &change, now)
+            .await?;
         Ok(TwoFactorAnswer::True)
     }
 
     /// A new authenticator secret: on at once (the reference behaviour), or, when the app
     /// requires confirmation, pending until a code from it arrives.
-    async fn enrol_totp(&self, app: &App, mut user: UserRow, now: i64) -> Result<TwoFactorAnswer> {
+    async fn enrol_totp(&self, app: &App, user: UserRow, now: i64) -> Result<TwoFactorAnswer> {
         let secret = TotpSecret::generate()?;
         let handle = self.user_handle(&user)?;
         let issuer = if app.settings.google_app_name.is_empty() {
@@ -444,7 +454,7 @@ impl Core {
                 })
                 .await?;
         } else {
-            self.activate_totp(app, &mut user, &secret, 0).await?;
+            self.activate_totp(app, &user, &secret, 0, now).await?;
         }
         Ok(TwoFactorAnswer::Enrolled {
             secret: secret.grouped(),
@@ -457,7 +467,7 @@ impl Core {
     async fn confirm_totp(
         &self,
         app: &App,
-        mut user: UserRow,
+        user: UserRow,
         code: &str,
         now: i64,
     ) -> Result<TwoFactorAnswer> {
@@ -485,7 +495,7 @@ impl Core {
                 {
                     return Err(Error::InvalidData);
                 }
-                self.activate_totp(app, &mut user, &secret, step).await?;
+                self.activate_totp(app, &user, &secret, step, now).await?;
             }
             None => {
                 let secret = self
@@ -512,17 +522,22 @@ impl Core {
     async fn activate_totp(
         &self,
         app: &App,
-        user: &mut UserRow,
+        user: &UserRow,
         secret: &TotpSecret,
         last_step: i64,
+        now: i64,
     ) -> Result<()> {
-        user.totp_enc = Some(
-            self.keyring
-                .seal(&format!("users.totp:{}", user.id), secret.as_bytes())?,
-        );
-        user.totp_last_step = last_step;
-        user.two_factor_google = true;
-        self.store.user_set_two_factor(user).await?;
+        let sealed = self
+            .keyring
+            .seal(&format!("users.totp:{}", user.id), secret.as_bytes())?;
+        let change = TwoFactorChange {
+            google: Some(true),
+            totp: Some((Some(&sealed), last_step)),
+            ..TwoFactorChange::default()
+        };
+        self.store
+            .user_set_two_factor(app.id(), &user.id, &change, now)
+            .await?;
         let handle = self.user_handle(user)?;
         self.send_mail_best_effort(app, "qrCode", &user.locale, &handle)
             .await;

@@ -268,37 +268,153 @@ async fn check_users(store: S) {
     assert_not_found(store.user_get(&other_app, &u.id).await, "user_get");
     assert_not_found(store.user_by_name(&app, b"n1").await, "by_name");
 
-    // Every mutable column is written, flags and optional values included.
-    let mut v = u.clone();
-    v.user_name_idx = Some(b"n1".to_vec());
-    v.user_name_enc = Some(b"enc:n1".to_vec());
-    v.password_hash = None;
-    v.status = "suspended".into();
-    v.locale = "DE".into();
-    v.metadata_enc = Some(vec![7; 40]);
-    v.epoch = 3;
-    v.login_provider = "google".into();
-    v.two_factor_phone = true;
-    v.two_factor_google = true;
-    v.totp_enc = Some(vec![1]);
-    v.totp_last_step = 123_456;
-    v.phone_enc = Some(vec![2]);
-    v.phone_idx = Some(vec![3]);
-    v.phone_verified = true;
-    v.last_login = Some(7_000);
-    v.updated_at = 8_000;
-    store.user_update(&v).await.unwrap();
+    // Each update writes its own columns and no others.
+    assert!(
+        store
+            .user_set_user_name(&app, &u.id, b"n1", b"enc:n1", 6_000)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .user_set_user_name(&app, &u.id, b"n2", b"enc:n2", 6_000)
+            .await
+            .unwrap(),
+        "a user name is set once"
+    );
+    store
+        .user_set_metadata(&app, &u.id, Some(&[7; 40]), 6_500)
+        .await
+        .unwrap();
+    store
+        .user_set_locale(&app, &u.id, "DE", 7_000)
+        .await
+        .unwrap();
+    let mut want = u.clone();
+    want.user_name_idx = Some(b"n1".to_vec());
+    want.user_name_enc = Some(b"enc:n1".to_vec());
+    want.metadata_enc = Some(vec![7; 40]);
+    want.locale = "DE".into();
+    want.updated_at = 7_000;
     assert_eq!(
         user_tuple(&store.user_by_name(&app, b"n1").await.unwrap()),
-        user_tuple(&v)
+        user_tuple(&want)
     );
-    let mut ghost = user_row(&app, b"ghost");
-    ghost.id = id();
-    assert_not_found(store.user_update(&ghost).await, "user_update");
+    store
+        .user_set_metadata(&app, &u.id, None, 7_000)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.user_get(&app, &u.id).await.unwrap().metadata_enc,
+        None
+    );
+    store
+        .user_set_metadata(&app, &u.id, Some(&[7; 40]), 7_000)
+        .await
+        .unwrap();
+
+    // A password change bumps the epoch atomically and can switch 2FA off.
+    store
+        .user_set_two_factor(
+            &app,
+            &u.id,
+            &TwoFactorChange {
+                phone: Some(true),
+                google: Some(true),
+                totp: Some((Some(&[1]), 9)),
+            },
+            7_000,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .user_set_password(&app, &u.id, "h2", false, 8_000)
+            .await
+            .unwrap(),
+        1
+    );
+    let got = store.user_get(&app, &u.id).await.unwrap();
+    assert_eq!(
+        (
+            got.password_hash.as_deref(),
+            got.epoch,
+            got.two_factor_google,
+            got.totp_enc.is_some()
+        ),
+        (Some("h2"), 1, true, true)
+    );
+    assert_eq!(
+        store
+            .user_set_password(&app, &u.id, "h3", true, 8_000)
+            .await
+            .unwrap(),
+        2
+    );
+    let got = store.user_get(&app, &u.id).await.unwrap();
+    assert_eq!(
+        (
+            got.two_factor_google,
+            got.two_factor_phone,
+            got.totp_enc,
+            got.totp_last_step
+        ),
+        (false, false, None, 9)
+    );
+    assert_eq!(
+        (got.locale.as_str(), got.metadata_enc.map(|m| m.len())),
+        ("DE", Some(40))
+    );
+
+    // A rehash applies only to the hash it replaces.
+    assert!(!store.user_rehash(&app, &u.id, "h2", "h2b").await.unwrap());
+    assert!(store.user_rehash(&app, &u.id, "h3", "h3b").await.unwrap());
+    let got = store.user_get(&app, &u.id).await.unwrap();
+    assert_eq!((got.password_hash.as_deref(), got.epoch), (Some("h3b"), 2));
+
+    let ghost = id();
+    assert_not_found(
+        store.user_set_password(&app, &ghost, "h", false, 1).await,
+        "set_password",
+    );
+    assert_not_found(
+        store.user_set_locale(&app, &ghost, "EN", 1).await,
+        "set_locale",
+    );
+    assert_not_found(
+        store.user_set_metadata(&other_app, &u.id, None, 1).await,
+        "set_metadata",
+    );
 
     store.user_set_last_login(&app, &u.id, 9_999).await.unwrap();
     let got = store.user_get(&app, &u.id).await.unwrap();
-    assert_eq!((got.last_login, got.epoch), (Some(9_999), 3));
+    assert_eq!((got.last_login, got.epoch), (Some(9_999), 2));
+}
+
+async fn check_password_change_races_profile_edits(store: S) {
+    let app = new_app(&store).await;
+    let u = user_row(&app, b"race");
+    store.user_create(&u).await.unwrap();
+    let mut tasks = Vec::new();
+    for i in 0..20 {
+        let (store, app, id) = (store.clone(), app.clone(), u.id.clone());
+        tasks.push(tokio::spawn(async move {
+            if i % 2 == 0 {
+                store
+                    .user_set_password(&app, &id, &format!("h{i}"), false, i)
+                    .await
+                    .map(|_| ())
+            } else {
+                store.user_set_locale(&app, &id, "FR", i).await
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap().unwrap();
+    }
+    let got = store.user_get(&app, &u.id).await.unwrap();
+    assert_eq!(got.epoch, 10, "every password change counted, none undone");
+    assert_eq!(got.locale, "FR");
 }
 
 async fn check_user_unique_constraints(store: S) {
@@ -315,10 +431,14 @@ async fn check_user_unique_constraints(store: S) {
     dup_name.user_name_idx = Some(b"name".to_vec());
     assert_conflict(store.user_create(&dup_name).await, "users_user_name");
     // Taking a user name by update conflicts too.
-    let mut second = user_row(&app, b"second");
+    let second = user_row(&app, b"second");
     store.user_create(&second).await.unwrap();
-    second.user_name_idx = Some(b"name".to_vec());
-    assert_conflict(store.user_update(&second).await, "users_user_name");
+    assert_conflict(
+        store
+            .user_set_user_name(&app, &second.id, b"name", b"enc", 1)
+            .await,
+        "users_user_name",
+    );
     // Users without a user name do not collide; other apps are separate namespaces.
     store.user_create(&user_row(&app, b"third")).await.unwrap();
     let mut elsewhere = user_row(&other_app, b"same");
@@ -362,7 +482,7 @@ async fn check_user_phone_and_two_factor(store: S) {
             got.phone_verified,
             got.two_factor_phone
         ),
-        (Some(&b"enc:p1"[..]), true, true)
+        (Some(&b"enc:p1"[..]), true, false)
     );
     assert_eq!(
         (got.epoch, got.locale.as_str(), got.updated_at),
@@ -376,13 +496,21 @@ async fn check_user_phone_and_two_factor(store: S) {
     elsewhere.phone_idx = Some(b"p1".to_vec());
     store.user_set_phone(&elsewhere).await.unwrap();
 
-    // Two-factor columns only.
-    a.two_factor_google = true;
-    a.two_factor_phone = false;
-    a.totp_enc = Some(vec![5; 48]);
-    a.totp_last_step = 42;
-    a.password_hash = None;
-    store.user_set_two_factor(&a).await.unwrap();
+    // Two-factor columns only, and only those named.
+    let secret = vec![5; 48];
+    store
+        .user_set_two_factor(
+            &app,
+            &a.id,
+            &TwoFactorChange {
+                google: Some(true),
+                totp: Some((Some(&secret), 42)),
+                ..TwoFactorChange::default()
+            },
+            6_500,
+        )
+        .await
+        .unwrap();
     let got = store.user_get(&app, &a.id).await.unwrap();
     assert_eq!(
         (
@@ -390,10 +518,33 @@ async fn check_user_phone_and_two_factor(store: S) {
             got.two_factor_phone,
             got.totp_last_step
         ),
-        (true, false, 42)
+        (true, false, 42),
+        "the phone flag was written neither by set_phone nor here"
     );
     assert_eq!(got.totp_enc, Some(vec![5; 48]));
-    assert!(got.password_hash.is_some(), "only 2FA columns are written");
+    assert_eq!(got.updated_at, 6_500);
+    store
+        .user_set_two_factor(
+            &app,
+            &a.id,
+            &TwoFactorChange {
+                phone: Some(true),
+                ..TwoFactorChange::default()
+            },
+            6_600,
+        )
+        .await
+        .unwrap();
+    let got = store.user_get(&app, &a.id).await.unwrap();
+    assert_eq!(
+        (
+            got.two_factor_google,
+            got.two_factor_phone,
+            got.totp_last_step
+        ),
+        (true, true, 42)
+    );
+    assert_eq!(got.totp_enc, Some(vec![5; 48]));
 
     // The TOTP step only moves forward.
     assert!(!store.user_totp_advance(&app, &a.id, 42).await.unwrap());
@@ -413,7 +564,12 @@ async fn check_user_phone_and_two_factor(store: S) {
     let mut ghost = user_row(&app, b"ghost");
     ghost.id = id();
     assert_not_found(store.user_set_phone(&ghost).await, "set_phone");
-    assert_not_found(store.user_set_two_factor(&ghost).await, "set_two_factor");
+    assert_not_found(
+        store
+            .user_set_two_factor(&app, &ghost.id, &TwoFactorChange::default(), 1)
+            .await,
+        "set_two_factor",
+    );
 }
 
 async fn check_totp_advance_race(store: S) {
@@ -759,6 +915,7 @@ conformance!(
     check_apps,
     check_users,
     check_user_unique_constraints,
+    check_password_change_races_profile_edits,
     check_user_phone_and_two_factor,
     check_totp_advance_race,
     check_signups,

@@ -78,6 +78,15 @@ pub struct UserRow {
     pub updated_at: i64,
 }
 
+/// A change to a user's two-factor columns; `None` leaves a column as it is.
+#[derive(Debug, Default)]
+pub struct TwoFactorChange<'a> {
+    pub phone: Option<bool>,
+    pub google: Option<bool>,
+    /// A new sealed TOTP secret (`None` inside removes it) and the last step counted as used.
+    pub totp: Option<(Option<&'a [u8]>, i64)>,
+}
+
 #[derive(Clone)]
 pub struct SignupRow {
     pub id: String,
@@ -131,16 +140,66 @@ pub trait UserStore: Send + Sync {
     async fn user_by_handle(&self, app_id: &str, handle_idx: &[u8]) -> StoreResult<UserRow>;
     async fn user_by_name(&self, app_id: &str, user_name_idx: &[u8]) -> StoreResult<UserRow>;
     async fn user_get(&self, app_id: &str, id: &str) -> StoreResult<UserRow>;
-    /// Writes every mutable column of `user` (matched by app and id).
-    async fn user_update(&self, user: &UserRow) -> StoreResult<()>;
+    // Updates write only their own columns, so concurrent calls never undo each other
+    // (a profile edit racing a password change must not bring the old hash or epoch back).
+
+    /// Sets a new password hash and bumps the credential epoch (revoking every earlier
+    /// token); optionally switches 2FA off. Returns the new epoch.
+    async fn user_set_password(
+        &self,
+        app_id: &str,
+        id: &str,
+        hash: &str,
+        clear_two_factor: bool,
+        now: i64,
+    ) -> StoreResult<i64>;
+    /// Replaces the hash only if it is still `old_hash` (a parameter upgrade at login must
+    /// not undo a password change made meanwhile); false if it was not.
+    async fn user_rehash(
+        &self,
+        app_id: &str,
+        id: &str,
+        old_hash: &str,
+        new_hash: &str,
+    ) -> StoreResult<bool>;
+    async fn user_set_locale(
+        &self,
+        app_id: &str,
+        id: &str,
+        locale: &str,
+        now: i64,
+    ) -> StoreResult<()>;
+    async fn user_set_metadata(
+        &self,
+        app_id: &str,
+        id: &str,
+        metadata_enc: Option<&[u8]>,
+        now: i64,
+    ) -> StoreResult<()>;
+    /// Sets the user name if the user has none yet (false otherwise); `Conflict` if another
+    /// user of the app has it.
+    async fn user_set_user_name(
+        &self,
+        app_id: &str,
+        id: &str,
+        name_idx: &[u8],
+        name_enc: &[u8],
+        now: i64,
+    ) -> StoreResult<bool>;
     async fn user_set_last_login(&self, app_id: &str, id: &str, now: i64) -> StoreResult<()>;
     /// The user whose verified phone has this blind index.
     async fn user_by_phone(&self, app_id: &str, phone_idx: &[u8]) -> StoreResult<UserRow>;
-    /// Writes only the phone columns and the phone 2FA flag; `Conflict` if another user of
-    /// the app has verified the same number.
+    /// Writes only the phone columns; `Conflict` if another user of the app has verified the
+    /// same number.
     async fn user_set_phone(&self, user: &UserRow) -> StoreResult<()>;
-    /// Writes only the two-factor columns (flags, sealed TOTP secret, last TOTP step).
-    async fn user_set_two_factor(&self, user: &UserRow) -> StoreResult<()>;
+    /// Writes the two-factor columns `change` names, and no others.
+    async fn user_set_two_factor(
+        &self,
+        app_id: &str,
+        id: &str,
+        change: &TwoFactorChange<'_>,
+        now: i64,
+    ) -> StoreResult<()>;
     /// Records `step` as the last accepted TOTP step if it is later than the stored one;
     /// false if it is not (a replay). Atomic, so one code is accepted once across nodes.
     async fn user_totp_advance(&self, app_id: &str, id: &str, step: i64) -> StoreResult<bool>;

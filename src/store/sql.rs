@@ -256,6 +256,15 @@ fn conflict_name(constraint: Option<&str>, message: &str) -> String {
     }
 }
 
+/// `NotFound` when an update touched no row.
+fn found_if(rows_affected: u64) -> StoreResult<()> {
+    if rows_affected == 0 {
+        Err(StoreError::NotFound)
+    } else {
+        Ok(())
+    }
+}
+
 fn flag(b: bool) -> i16 {
     i16::from(b)
 }
@@ -538,40 +547,115 @@ impl UserStore for SqlStore {
         one(r, user_from)
     }
 
-    async fn user_update(&self, u: &UserRow) -> StoreResult<()> {
-        let done = sqlx::query(
-            "UPDATE users SET user_name_idx = $3, user_name_enc = $4, password_hash = $5, \
-             status = $6, locale = $7, metadata_enc = $8, epoch = $9, login_provider = $10, \
-             two_factor_phone = $11, two_factor_google = $12, totp_enc = $13, \
-             totp_last_step = $14, phone_enc = $15, phone_idx = $16, phone_verified = $17, \
-             last_login = $18, updated_at = $19 WHERE app_id = $1 AND id = $2",
+    async fn user_set_password(
+        &self,
+        app_id: &str,
+        id: &str,
+        hash: &str,
+        clear_two_factor: bool,
+        now: i64,
+    ) -> StoreResult<i64> {
+        let row = sqlx::query(
+            "UPDATE users SET password_hash = $3, epoch = epoch + 1, updated_at = $4, \
+             two_factor_google = CASE WHEN $5 = 1 THEN 0 ELSE two_factor_google END, \
+             two_factor_phone = CASE WHEN $5 = 1 THEN 0 ELSE two_factor_phone END, \
+             totp_enc = CASE WHEN $5 = 1 THEN NULL ELSE totp_enc END \
+             WHERE app_id = $1 AND id = $2 RETURNING epoch",
         )
-        .bind(&u.app_id)
-        .bind(&u.id)
-        .bind(&u.user_name_idx)
-        .bind(&u.user_name_enc)
-        .bind(&u.password_hash)
-        .bind(&u.status)
-        .bind(&u.locale)
-        .bind(&u.metadata_enc)
-        .bind(u.epoch)
-        .bind(&u.login_provider)
-        .bind(flag(u.two_factor_phone))
-        .bind(flag(u.two_factor_google))
-        .bind(&u.totp_enc)
-        .bind(u.totp_last_step)
-        .bind(&u.phone_enc)
-        .bind(&u.phone_idx)
-        .bind(flag(u.phone_verified))
-        .bind(u.last_login)
-        .bind(u.updated_at)
+        .bind(app_id)
+        .bind(id)
+        .bind(hash)
+        .bind(now)
+        .bind(flag(clear_two_factor))
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(map_err)?
+        .ok_or(StoreError::NotFound)?;
+        row.try_get::<i64, _>("epoch").map_err(map_err)
+    }
+
+    async fn user_rehash(
+        &self,
+        app_id: &str,
+        id: &str,
+        old_hash: &str,
+        new_hash: &str,
+    ) -> StoreResult<bool> {
+        let done = sqlx::query(
+            "UPDATE users SET password_hash = $4 WHERE app_id = $1 AND id = $2 \
+             AND password_hash = $3",
+        )
+        .bind(app_id)
+        .bind(id)
+        .bind(old_hash)
+        .bind(new_hash)
         .execute(&self.pool)
         .await
         .map_err(map_err)?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::NotFound);
-        }
-        Ok(())
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn user_set_locale(
+        &self,
+        app_id: &str,
+        id: &str,
+        locale: &str,
+        now: i64,
+    ) -> StoreResult<()> {
+        let done = sqlx::query(
+            "UPDATE users SET locale = $3, updated_at = $4 WHERE app_id = $1 AND id = $2",
+        )
+        .bind(app_id)
+        .bind(id)
+        .bind(locale)
+        .bind(now)
+        .execute(&self.pool)
+        .await
+        .map_err(map_err)?;
+        found_if(done.rows_affected())
+    }
+
+    async fn user_set_metadata(
+        &self,
+        app_id: &str,
+        id: &str,
+        metadata_enc: Option<&[u8]>,
+        now: i64,
+    ) -> StoreResult<()> {
+        let done = sqlx::query(
+            "UPDATE users SET metadata_enc = $3, updated_at = $4 WHERE app_id = $1 AND id = $2",
+        )
+        .bind(app_id)
+        .bind(id)
+        .bind(metadata_enc)
+        .bind(now)
+        .execute(&self.pool)
+        .await
+        .map_err(map_err)?;
+        found_if(done.rows_affected())
+    }
+
+    async fn user_set_user_name(
+        &self,
+        app_id: &str,
+        id: &str,
+        name_idx: &[u8],
+        name_enc: &[u8],
+        now: i64,
+    ) -> StoreResult<bool> {
+        let done = sqlx::query(
+            "UPDATE users SET user_name_idx = $3, user_name_enc = $4, updated_at = $5 \
+             WHERE app_id = $1 AND id = $2 AND user_name_idx IS NULL",
+        )
+        .bind(app_id)
+        .bind(id)
+        .bind(name_idx)
+        .bind(name_enc)
+        .bind(now)
+        .execute(&self.pool)
+        .await
+        .map_err(map_err)?;
+        Ok(done.rows_affected() == 1)
     }
 
     async fn user_delete(&self, user: &UserRow) -> StoreResult<()> {
@@ -614,43 +698,50 @@ impl UserStore for SqlStore {
     async fn user_set_phone(&self, u: &UserRow) -> StoreResult<()> {
         let done = sqlx::query(
             "UPDATE users SET phone_enc = $3, phone_idx = $4, phone_verified = $5, \
-             two_factor_phone = $6, updated_at = $7 WHERE app_id = $1 AND id = $2",
+             updated_at = $6 WHERE app_id = $1 AND id = $2",
         )
         .bind(&u.app_id)
         .bind(&u.id)
         .bind(&u.phone_enc)
         .bind(&u.phone_idx)
         .bind(flag(u.phone_verified))
-        .bind(flag(u.two_factor_phone))
         .bind(u.updated_at)
         .execute(&self.pool)
         .await
         .map_err(map_err)?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::NotFound);
-        }
-        Ok(())
+        found_if(done.rows_affected())
     }
 
-    async fn user_set_two_factor(&self, u: &UserRow) -> StoreResult<()> {
+    async fn user_set_two_factor(
+        &self,
+        app_id: &str,
+        id: &str,
+        change: &TwoFactorChange<'_>,
+        now: i64,
+    ) -> StoreResult<()> {
+        let (set_totp, totp_enc, last_step) = match change.totp {
+            Some((enc, step)) => (1i16, enc, step),
+            None => (0, None, 0),
+        };
         let done = sqlx::query(
-            "UPDATE users SET two_factor_phone = $3, two_factor_google = $4, totp_enc = $5, \
-             totp_last_step = $6, updated_at = $7 WHERE app_id = $1 AND id = $2",
+            "UPDATE users SET two_factor_phone = COALESCE($3, two_factor_phone), \
+             two_factor_google = COALESCE($4, two_factor_google), \
+             totp_enc = CASE WHEN $5 = 1 THEN $6 ELSE totp_enc END, \
+             totp_last_step = CASE WHEN $5 = 1 THEN $7 ELSE totp_last_step END, \
+             updated_at = $8 WHERE app_id = $1 AND id = $2",
         )
-        .bind(&u.app_id)
-        .bind(&u.id)
-        .bind(flag(u.two_factor_phone))
-        .bind(flag(u.two_factor_google))
-        .bind(&u.totp_enc)
-        .bind(u.totp_last_step)
-        .bind(u.updated_at)
+        .bind(app_id)
+        .bind(id)
+        .bind(change.phone.map(flag))
+        .bind(change.google.map(flag))
+        .bind(set_totp)
+        .bind(totp_enc)
+        .bind(last_step)
+        .bind(now)
         .execute(&self.pool)
         .await
         .map_err(map_err)?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::NotFound);
-        }
-        Ok(())
+        found_if(done.rows_affected())
     }
 
     async fn user_totp_advance(&self, app_id: &str, id: &str, step: i64) -> StoreResult<bool> {
