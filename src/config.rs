@@ -41,6 +41,9 @@ pub struct Settings {
     pub db_acquire_timeout_secs: u64,
     /// PostgreSQL `statement_timeout` per connection; 0 disables it.
     pub db_statement_timeout_secs: u64,
+    /// Longest a request may take; past it the answer is 503 (a database that stopped
+    /// answering mid-request, a stuck mail server).
+    pub request_timeout_secs: u64,
     pub log_format: LogFormat,
 }
 
@@ -80,6 +83,7 @@ struct FileSettings {
     db_max_connections: Option<u32>,
     db_acquire_timeout_secs: Option<u64>,
     db_statement_timeout_secs: Option<u64>,
+    request_timeout_secs: Option<u64>,
     log_format: Option<LogFormat>,
 }
 
@@ -233,6 +237,7 @@ impl Settings {
                 f.db_statement_timeout_secs,
                 30
             ),
+            request_timeout_secs: pick!("TESSERA_REQUEST_TIMEOUT_SECS", f.request_timeout_secs, 40),
             data_dir,
             log_format,
         };
@@ -268,6 +273,18 @@ impl Settings {
         if self.db_acquire_timeout_secs == 0 {
             return Err(ConfigError::Invalid(
                 "db_acquire_timeout_secs must be positive".into(),
+            ));
+        }
+        // PostgreSQL keeps statement_timeout in milliseconds in a 32-bit integer.
+        if self.db_statement_timeout_secs > i32::MAX as u64 / 1000 {
+            return Err(ConfigError::Invalid(format!(
+                "db_statement_timeout_secs must be at most {} (0 disables it)",
+                i32::MAX / 1000
+            )));
+        }
+        if self.request_timeout_secs == 0 {
+            return Err(ConfigError::Invalid(
+                "request_timeout_secs must be positive".into(),
             ));
         }
         if self.db_max_connections == 0 {
@@ -323,6 +340,7 @@ impl std::fmt::Debug for Settings {
             .field("db_max_connections", &self.db_max_connections)
             .field("db_acquire_timeout_secs", &self.db_acquire_timeout_secs)
             .field("db_statement_timeout_secs", &self.db_statement_timeout_secs)
+            .field("request_timeout_secs", &self.request_timeout_secs)
             .field("log_format", &self.log_format)
             .finish_non_exhaustive()
     }
@@ -399,6 +417,9 @@ mod tests {
         assert!(build("", &[("TESSERA_LOG_FORMAT", "xml")]).is_err());
         assert!(build("code_max_attempts = 0", &[]).is_err());
         assert!(build("db_acquire_timeout_secs = 0", &[]).is_err());
+        assert!(build("db_statement_timeout_secs = 2147484", &[]).is_err());
+        assert!(build("db_statement_timeout_secs = 2147483", &[]).is_ok());
+        assert!(build("request_timeout_secs = 0", &[]).is_err());
         assert!(build("sms_base_url = \"ftp://x\"", &[]).is_err());
         assert!(build("", &[("TESSERA_SMS_SEND_LIMIT", "0")]).is_err());
     }

@@ -153,7 +153,7 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
         .with_context(|| format!("binding {}", settings.listen))?;
     let bound = listener.local_addr()?;
     let core = build_core(&settings, settings.public_url_or(&bound.to_string())).await?;
-    let app = crate::http::router(core);
+    let app = crate::http::router(core, Duration::from_secs(settings.request_timeout_secs));
     let service = tower::util::MapRequestLayer::new(crate::http::normalize_path).layer(app);
     tracing::info!(address = %bound, database = if settings.is_sqlite() { "sqlite" } else { "postgres" }, "listening");
     axum::serve(

@@ -11,18 +11,21 @@ use axum::Router;
 use axum::extract::{MatchedPath, Request};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::middleware::{self, Next};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crate::domain::Core;
 
-/// All routes, with state.
-pub fn router(core: Arc<Core>) -> Router {
+/// All routes, with state. No request runs longer than `deadline`.
+pub fn router(core: Arc<Core>, deadline: Duration) -> Router {
     Router::new()
         .merge(cosync::router())
         .merge(well_known::router())
         .fallback(not_found)
+        .layer(middleware::from_fn(move |req, next| {
+            with_deadline(deadline, req, next)
+        }))
         .layer(middleware::from_fn(log_request))
         .layer(tower_http::catch_panic::CatchPanicLayer::new())
         .with_state(core)
@@ -30,6 +33,28 @@ pub fn router(core: Arc<Core>) -> Router {
 
 async fn not_found() -> Response {
     error::problem(StatusCode::NOT_FOUND, "no such route")
+}
+
+/// Answers 503 when a request outlives its deadline (a database that stopped answering
+/// mid-query, where neither the pool's nor the server's timeout can fire). The handler is
+/// dropped at its next await; a transaction in flight rolls back.
+async fn with_deadline(deadline: Duration, req: Request, next: Next) -> Response {
+    let cosync = req.uri().path().starts_with("/api/appuser/");
+    match tokio::time::timeout(deadline, next.run(req)).await {
+        Ok(res) => res,
+        Err(_) => {
+            tracing::error!(
+                deadline_secs = deadline.as_secs(),
+                "request exceeded its deadline; answering 503"
+            );
+            let unavailable = crate::domain::Error::Unavailable("request deadline".into());
+            if cosync {
+                error::WireError(unavailable).into_response()
+            } else {
+                error::problem_from(&unavailable)
+            }
+        }
+    }
 }
 
 /// One line per request: method, route template, status, latency.

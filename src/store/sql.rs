@@ -160,12 +160,19 @@ impl SqlStore {
                 // The pool only says it timed out; one direct attempt tells the operator why
                 // (refused, unknown host, authentication failed).
                 use sqlx::Connection;
-                let why = match sqlx::AnyConnection::connect(url).await {
-                    Ok(conn) => {
+                // Bounded too: a server that accepts TCP and never answers must not hang start-up.
+                let attempt =
+                    tokio::time::timeout(opts.acquire_timeout, sqlx::AnyConnection::connect(url));
+                let why = match attempt.await {
+                    Ok(Ok(conn)) => {
                         let _ = conn.close().await;
                         "pool timed out while waiting for an open connection".to_owned()
                     }
-                    Err(e) => e.to_string(),
+                    Ok(Err(e)) => e.to_string(),
+                    Err(_) => format!(
+                        "the database server accepted the connection but did not answer within {} s",
+                        opts.acquire_timeout.as_secs()
+                    ),
                 };
                 return Err(StoreError::Unavailable(why));
             }

@@ -203,6 +203,9 @@ async fn three_nodes_start_at_once_on_a_fresh_database() {
 struct Proxy {
     addr: String,
     cut: Arc<AtomicBool>,
+    /// While set, connections stay open but every byte is swallowed: a database that
+    /// accepts and never answers (a network partition, a hung server).
+    hole: Arc<AtomicBool>,
     conns: Arc<Mutex<Vec<tokio::task::JoinHandle<()>>>>,
     accept: tokio::task::JoinHandle<()>,
 }
@@ -212,9 +215,10 @@ impl Proxy {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap().to_string();
         let cut = Arc::new(AtomicBool::new(false));
+        let hole = Arc::new(AtomicBool::new(false));
         let conns: Arc<Mutex<Vec<tokio::task::JoinHandle<()>>>> = Arc::default();
         let accept = {
-            let (cut, conns) = (cut.clone(), conns.clone());
+            let (cut, hole, conns) = (cut.clone(), hole.clone(), conns.clone());
             tokio::spawn(async move {
                 loop {
                     let Ok((mut inbound, _)) = listener.accept().await else {
@@ -225,10 +229,15 @@ impl Proxy {
                     if cut.load(Ordering::SeqCst) {
                         continue; // dropping `inbound` closes it: the database is "down"
                     }
-                    let upstream = upstream.clone();
+                    let (upstream, hole) = (upstream.clone(), hole.clone());
                     live.push(tokio::spawn(async move {
-                        if let Ok(mut out) = tokio::net::TcpStream::connect(&upstream).await {
-                            let _ = tokio::io::copy_bidirectional(&mut inbound, &mut out).await;
+                        if let Ok(out) = tokio::net::TcpStream::connect(&upstream).await {
+                            let (a_read, a_write) = inbound.into_split();
+                            let (b_read, b_write) = out.into_split();
+                            tokio::join!(
+                                pump(a_read, b_write, hole.clone()),
+                                pump(b_read, a_write, hole)
+                            );
                         }
                     }));
                 }
@@ -237,9 +246,14 @@ impl Proxy {
         Self {
             addr,
             cut,
+            hole,
             conns,
             accept,
         }
+    }
+
+    fn swallow(&self, on: bool) {
+        self.hole.store(on, Ordering::SeqCst);
     }
 
     /// Closes every open connection and refuses new ones.
@@ -253,6 +267,29 @@ impl Proxy {
 
     fn restore(&self) {
         self.cut.store(false, Ordering::SeqCst);
+    }
+}
+
+/// Copies bytes one way, dropping them while `hole` is set.
+async fn pump(
+    mut from: tokio::net::tcp::OwnedReadHalf,
+    mut to: tokio::net::tcp::OwnedWriteHalf,
+    hole: Arc<AtomicBool>,
+) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut buf = vec![0u8; 16 * 1024];
+    loop {
+        match from.read(&mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => {
+                if hole.load(Ordering::SeqCst) {
+                    continue;
+                }
+                if to.write_all(&buf[..n]).await.is_err() {
+                    return;
+                }
+            }
+        }
     }
 }
 
@@ -337,4 +374,100 @@ async fn database_outage_answers_503_and_the_node_recovers() {
     }
     let v = sign_up(&server, &app, "back@example.com", "pw").await;
     assert!(v["jwt"].is_string());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_that_stops_answering_gets_503_at_the_request_deadline() {
+    if Backend::postgres().is_none() {
+        return;
+    }
+    let db = PgSchema::create();
+    let proxy = Proxy::start(db.host_port()).await;
+    let via_proxy = db.url_via(&proxy.addr);
+    let server = TestServer::start_node(
+        Some(db.clone()),
+        &[
+            ("TESSERA_DATABASE_URL", &via_proxy),
+            // Longer than the deadline, so only the deadline can end the wait.
+            ("TESSERA_DB_ACQUIRE_TIMEOUT_SECS", "30"),
+            ("TESSERA_REQUEST_TIMEOUT_SECS", "2"),
+        ],
+    );
+    let app = server.create_app("Partition", "code");
+    let get_app = "/api/appuser/getApplication";
+    assert_eq!(server.get(get_app, &app.header()).await.status, 200);
+
+    proxy.swallow(true);
+    let started = Instant::now();
+    let app_header = app.header();
+    let jwks = format!("/apps/{}/.well-known/jwks.json", app.app_id);
+    let (a, b) = tokio::join!(server.get(get_app, &app_header), server.get(&jwks, &[]));
+    let waited = started.elapsed();
+    assert_eq!((a.status, b.status), (503, 503), "{} / {}", a.text, b.text);
+    assert_eq!(
+        a.json(),
+        serde_json::json!({"code": 500, "message": "internal server error"})
+    );
+    assert_eq!(b.content_type, "application/problem+json");
+    assert!(a.headers.get("retry-after").is_some());
+    assert!(
+        waited < Duration::from_secs(10),
+        "answered at the 2 s deadline, not after the partition: {waited:?}"
+    );
+    let log = server.wait_for_log("exceeded its deadline").join("\n");
+    assert!(log.contains("exceeded its deadline"), "{log}");
+
+    // The partition heals: the node serves again by itself.
+    proxy.swallow(false);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let r = server.get(get_app, &app.header()).await;
+        if r.status == 200 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no recovery: {} {}",
+            r.status,
+            r.text
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[test]
+fn start_up_gives_up_on_a_database_that_never_answers() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    // Accepts and holds every connection without a byte in return.
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for s in listener.incoming().map_while(Result::ok) {
+            held.push(s);
+        }
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let started = Instant::now();
+    let out = std::process::Command::new(BIN)
+        .arg("serve")
+        .env_clear()
+        .env("TESSERA_DATA_DIR", dir.path())
+        .env("TESSERA_LISTEN", "127.0.0.1:0")
+        .env(
+            "TESSERA_DATABASE_URL",
+            format!("postgres://tessera:s3cret-pw@{addr}/tessera"),
+        )
+        .env("TESSERA_DB_ACQUIRE_TIMEOUT_SECS", "2")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "start-up gave up in bounded time: {:?}",
+        started.elapsed()
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("cannot open the database at start-up"), "{err}");
+    assert!(err.contains("did not answer"), "{err}");
+    assert!(!err.contains("s3cret-pw"), "{err}");
 }
