@@ -221,7 +221,7 @@ impl Proxy {
             let (cut, hole, conns) = (cut.clone(), hole.clone(), conns.clone());
             tokio::spawn(async move {
                 loop {
-                    let Ok((mut inbound, _)) = listener.accept().await else {
+                    let Ok((inbound, _)) = listener.accept().await else {
                         continue;
                     };
                     // Decided under the lock so `cut` cannot miss a connection being set up.
