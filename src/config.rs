@@ -37,6 +37,13 @@ pub struct Settings {
     pub sms_send_limit: i64,
     /// Root of the Twilio-compatible SMS API.
     pub sms_base_url: String,
+    /// Mails carrying a code (signup, reset, invite) per recipient within one attempt window.
+    pub mail_send_limit: i64,
+    /// Failed password logins per account before a lockout, for apps whose
+    /// `maxLoginAttempts` is 0; 0 turns that default off.
+    pub login_max_attempts: i64,
+    /// How long failed logins are counted, and so how long a lockout lasts at most.
+    pub login_lockout_secs: i64,
     pub db_max_connections: u32,
     pub db_acquire_timeout_secs: u64,
     /// PostgreSQL `statement_timeout` per connection; 0 disables it.
@@ -80,6 +87,9 @@ struct FileSettings {
     sms_code_ttl_secs: Option<i64>,
     sms_send_limit: Option<i64>,
     sms_base_url: Option<String>,
+    mail_send_limit: Option<i64>,
+    login_max_attempts: Option<i64>,
+    login_lockout_secs: Option<i64>,
     db_max_connections: Option<u32>,
     db_acquire_timeout_secs: Option<u64>,
     db_statement_timeout_secs: Option<u64>,
@@ -221,6 +231,9 @@ impl Settings {
             ),
             sms_code_ttl_secs: pick!("TESSERA_SMS_CODE_TTL_SECS", f.sms_code_ttl_secs, 600),
             sms_send_limit: pick!("TESSERA_SMS_SEND_LIMIT", f.sms_send_limit, 5),
+            mail_send_limit: pick!("TESSERA_MAIL_SEND_LIMIT", f.mail_send_limit, 10),
+            login_max_attempts: pick!("TESSERA_LOGIN_MAX_ATTEMPTS", f.login_max_attempts, 10),
+            login_lockout_secs: pick!("TESSERA_LOGIN_LOCKOUT_SECS", f.login_lockout_secs, 900),
             sms_base_url: env_parse("TESSERA_SMS_BASE_URL")?
                 .or(f.sms_base_url)
                 .unwrap_or_else(|| "https://api.twilio.com".into())
@@ -259,6 +272,8 @@ impl Settings {
             ("login_token_ttl_secs", self.login_token_ttl_secs),
             ("sms_code_ttl_secs", self.sms_code_ttl_secs),
             ("sms_send_limit", self.sms_send_limit),
+            ("mail_send_limit", self.mail_send_limit),
+            ("login_lockout_secs", self.login_lockout_secs),
         ] {
             if v <= 0 {
                 return Err(ConfigError::Invalid(format!("{name} must be positive")));
@@ -273,6 +288,11 @@ impl Settings {
         if self.db_acquire_timeout_secs == 0 {
             return Err(ConfigError::Invalid(
                 "db_acquire_timeout_secs must be positive".into(),
+            ));
+        }
+        if self.login_max_attempts < 0 {
+            return Err(ConfigError::Invalid(
+                "login_max_attempts cannot be negative".into(),
             ));
         }
         // PostgreSQL keeps statement_timeout in milliseconds in a 32-bit integer.

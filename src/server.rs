@@ -128,6 +128,9 @@ pub async fn build_core(settings: &Settings, public_url: String) -> anyhow::Resu
         login_token_ttl_secs: settings.login_token_ttl_secs,
         sms_code_ttl_secs: settings.sms_code_ttl_secs,
         sms_send_limit: settings.sms_send_limit,
+        mail_send_limit: settings.mail_send_limit,
+        login_max_attempts: settings.login_max_attempts,
+        login_lockout_secs: settings.login_lockout_secs,
     };
     let core = Core::new(
         CoreParts {

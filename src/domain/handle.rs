@@ -55,10 +55,35 @@ fn check(value: &str) -> Result<(), Error> {
     if value.is_empty() {
         return Err(Error::MissingParameter);
     }
-    if value.len() > MAX_HANDLE_BYTES || value.chars().any(char::is_control) {
+    if value.len() > MAX_HANDLE_BYTES || value.chars().any(|c| c.is_control() || invisible(c)) {
         return Err(Error::InvalidData);
     }
     Ok(())
+}
+
+/// Characters that render as nothing (zero-width, direction marks, byte-order mark, soft
+/// hyphen): a handle with them would look like another account's.
+pub fn invisible(c: char) -> bool {
+    matches!(
+        c,
+        '\u{00AD}'
+            | '\u{034F}'
+            | '\u{061C}'
+            | '\u{115F}'
+            | '\u{1160}'
+            | '\u{17B4}'
+            | '\u{17B5}'
+            | '\u{180B}'..='\u{180F}'
+            | '\u{200B}'..='\u{200F}'
+            | '\u{202A}'..='\u{202E}'
+            | '\u{2060}'..='\u{206F}'
+            | '\u{3164}'
+            | '\u{FE00}'..='\u{FE0F}'
+            | '\u{FEFF}'
+            | '\u{FFA0}'
+            | '\u{FFF0}'..='\u{FFF8}'
+            | '\u{E0000}'..='\u{E0FFF}'
+    )
 }
 
 /// A user name: trimmed, NFC, lower-case, 1-64 characters, no control characters, no `@`
@@ -75,7 +100,9 @@ impl UserName {
         if normal.chars().count() > 64
             || normal.contains('@')
             || normal.contains(ANON_MARKER)
-            || normal.chars().any(|c| c.is_control() || c.is_whitespace())
+            || normal
+                .chars()
+                .any(|c| c.is_control() || c.is_whitespace() || invisible(c))
         {
             return Err(Error::InvalidData);
         }
@@ -128,6 +155,14 @@ mod tests {
         assert_eq!(Handle::parse("a\u{7}@x.de"), Err(Error::InvalidData));
         assert_eq!(Handle::parse(&"a".repeat(10_000)), Err(Error::InvalidData));
         assert_eq!(Handle::parse("ANON_\u{0}"), Err(Error::InvalidData));
+        for c in ['\u{200B}', '\u{FEFF}', '\u{202E}', '\u{00AD}', '\u{2060}'] {
+            assert_eq!(
+                Handle::parse(&format!("al{c}ice@x.de")),
+                Err(Error::InvalidData),
+                "{c:?}"
+            );
+            assert_eq!(UserName::parse(&format!("bo{c}b")), Err(Error::InvalidData));
+        }
     }
 
     #[test]

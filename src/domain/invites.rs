@@ -12,7 +12,7 @@ use super::users::NewUser;
 use super::{Core, Error, Found, Handle, Result, WirePassword, parse_code};
 use crate::crypto::keyring::ct_eq;
 use crate::crypto::random;
-use crate::store::{CodeRow, StoreError};
+use crate::store::{InviteRow, StoreError};
 
 const INVITE: &str = "invite";
 
@@ -39,6 +39,17 @@ impl Core {
         format!("{app_id}:{}", hex::encode(handle_idx))
     }
 
+    fn invite_context(invite: &InviteRow) -> String {
+        format!(
+            "invites.payload:{}:{}:{}",
+            invite.app_id,
+            hex::encode(&invite.handle_idx),
+            invite.sender_id
+        )
+    }
+
+    /// Invites `handle` on behalf of the logged-in user. Each inviter has an invite of its own
+    /// (one code, sender and metadata): a second inviter never replaces the first one's.
     pub async fn invite(
         &self,
         session: &Session,
@@ -59,8 +70,14 @@ impl Core {
             return Err(Error::InvitationDisabled);
         }
         let inviter = self.session_user(session).await?;
-        let given = metadata::parse_input(meta)?;
-        let invite_meta = metadata::validate(&app.settings.meta_data_invite, &given)?;
+        let invite_meta = if app.settings.meta_data_invite.is_empty() {
+            Map::new()
+        } else {
+            metadata::validate(
+                &app.settings.meta_data_invite,
+                &metadata::parse_input(meta)?,
+            )?
+        };
         let idx = self.handle_index(app.id(), &invitee);
         if self
             .store
@@ -71,33 +88,34 @@ impl Core {
         {
             return Err(Error::HandleRegistered);
         }
+        self.spend_mail_budget(app.id(), &idx, now).await?;
         let payload = InvitePayload {
             sender_handle: self.user_handle(&inviter)?,
             sender_user_id: sender_user_id.to_owned(),
             meta_data: invite_meta,
         };
-        let scope = Self::invite_scope(app.id(), &idx);
         let text = serde_json::to_string(&payload).map_err(|e| Error::Internal(e.to_string()))?;
         let code = random::six_digit_code()?;
-        self.store
-            .code_put(&CodeRow {
-                app_id: app.id().to_owned(),
-                purpose: INVITE.into(),
-                subject: idx.clone(),
-                code_hash: self.keyring.code_hash(INVITE, &scope, &code),
-                payload: Some(
-                    self.keyring
-                        .seal_str(&format!("codes.payload:{INVITE}:{scope}"), &text)?,
-                ),
-                expires_at: now + self.policy.invite_code_ttl_secs * 1000,
-                created_at: now,
-            })
-            .await?;
+        let mut row = InviteRow {
+            app_id: app.id().to_owned(),
+            handle_idx: idx.clone(),
+            sender_id: inviter.id.clone(),
+            code_hash: self
+                .keyring
+                .code_hash(INVITE, &Self::invite_scope(app.id(), &idx), &code),
+            payload: Vec::new(),
+            expires_at: now + self.policy.invite_code_ttl_secs * 1000,
+            created_at: now,
+        };
+        row.payload = self.keyring.seal_str(&Self::invite_context(&row), &text)?;
+        self.store.invite_put(&row).await?;
         if let Err(e) = self
             .send_mail(&app, "invite", &inviter.locale, invitee.as_str(), &code, "")
             .await
         {
-            self.store.code_delete(app.id(), INVITE, &idx).await?;
+            self.store
+                .invite_delete(app.id(), &idx, &inviter.id)
+                .await?;
             return Err(e);
         }
         Ok(())
@@ -115,28 +133,27 @@ impl Core {
         let scope = Self::invite_scope(app_id, &idx);
         let budget = format!("{INVITE}:{scope}");
         self.spend_attempt(&budget, now, Error::InvalidData).await?;
-        let stored = self
-            .store
-            .code_get(app_id, INVITE, &idx)
-            .await
-            .found()?
-            .ok_or(Error::InvalidData)?;
         let presented = self.keyring.code_hash(INVITE, &scope, &code);
-        if !ct_eq(&presented, &stored.code_hash) || now > stored.expires_at {
-            return Err(Error::InvalidData);
-        }
-        let payload: InvitePayload = match &stored.payload {
-            Some(enc) => {
-                let text = self
-                    .keyring
-                    .open_str(&format!("codes.payload:{INVITE}:{scope}"), enc)?;
-                serde_json::from_str(&text).map_err(|e| Error::Internal(e.to_string()))?
+        // The code names the invite among the handle's invites; every one is compared.
+        let mut matched = None;
+        for invite in self.store.invites_for(app_id, &idx).await? {
+            if ct_eq(&presented, &invite.code_hash) && now <= invite.expires_at && matched.is_none()
+            {
+                matched = Some(invite);
             }
-            None => return Err(Error::Internal("invite without payload".into())),
-        };
+        }
+        let invite = matched.ok_or(Error::InvalidData)?;
+        let text = self
+            .keyring
+            .open_str(&Self::invite_context(&invite), &invite.payload)?;
+        let payload: InvitePayload =
+            serde_json::from_str(&text).map_err(|e| Error::Internal(e.to_string()))?;
         let locale = super::signup::pick_locale(&app, input.locale.as_deref())?;
-        let own =
-            metadata::parse_input(input.metadata.as_deref()).map_err(|_| Error::InvalidData)?;
+        let own = if app.settings.meta_data.is_empty() {
+            Map::new()
+        } else {
+            metadata::parse_input(input.metadata.as_deref()).map_err(|_| Error::InvalidData)?
+        };
         // Invite values win over the invitee's own (spec §3.10), then both are validated.
         let mut merged = own;
         for f in &app.settings.meta_data_invite {
@@ -161,11 +178,8 @@ impl Core {
             },
             now,
         )?;
-        match self
-            .store
-            .code_take_and_create_user(INVITE, &idx, &presented, &row)
-            .await
-        {
+        let jwt = self.user_jwt(&app, &row, handle.as_str(), now).await?;
+        match self.store.invite_take_and_create_user(&invite, &row).await {
             Ok(()) => {}
             Err(StoreError::NotFound) => return Err(Error::InvalidData),
             Err(StoreError::Conflict(_)) => return Err(Error::HandleRegistered),
@@ -174,7 +188,7 @@ impl Core {
         self.store.attempt_clear(&budget).await?;
         self.send_mail_best_effort(&app, "signUpSuccess", &locale, handle.as_str())
             .await;
-        let mut issued = self.issue(&app, &row, handle.as_str(), now).await?;
+        let mut issued = self.issue_signed(&app, &row, jwt, now).await?;
         let mut sender = Map::new();
         sender.insert("senderHandle".into(), Value::String(payload.sender_handle));
         sender.insert("senderUserId".into(), Value::String(payload.sender_user_id));

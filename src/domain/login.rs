@@ -24,6 +24,28 @@ impl Core {
         }
         app.check_status()?;
         let user = self.find_user(app_id, &handle).await?;
+        // Failed logins are counted per account (unknown handles too, so a lockout says
+        // nothing about existence), before the hash is checked, so parallel guesses cannot
+        // pass the limit; a success clears the count.
+        let budget = format!(
+            "login:{app_id}:{}",
+            hex::encode(
+                user.as_ref()
+                    .map(|u| u.handle_idx.clone())
+                    .unwrap_or_else(|| self.handle_index(app_id, &handle))
+            )
+        );
+        let limit = match app.settings.max_login_attempts {
+            0 => self.policy.login_max_attempts,
+            n => n,
+        };
+        if limit > 0 {
+            let window_ms = self.policy.login_lockout_secs * 1000;
+            if self.store.attempt_hit(&budget, now, window_ms).await? > limit {
+                tracing::warn!(app = app_id, "login refused: account locked out");
+                return Err(Error::InvalidCredentials);
+            }
+        }
         let verified = self
             .hasher
             .verify(
@@ -50,6 +72,7 @@ impl Core {
                 }
             }
         }
+        self.store.attempt_clear(&budget).await?;
         match user.status.as_str() {
             USER_ACTIVE => {}
             USER_PENDING => return Err(Error::NotVerified),

@@ -37,6 +37,15 @@ impl Core {
         Ok(())
     }
 
+    /// Counts one mail carrying a code to the handle with blind index `handle_idx`, against
+    /// the per-recipient limit (signup, reset and invite mails share it): 602 past it, before
+    /// anything is stored or sent.
+    pub async fn spend_mail_budget(&self, app_id: &str, handle_idx: &[u8], now: i64) -> Result<()> {
+        let key = format!("mail:{app_id}:{}", hex::encode(handle_idx));
+        self.spend_budget(&key, self.policy.mail_send_limit, now, Error::InvalidData)
+            .await
+    }
+
     /// Renders template `name` in `locale` and mails it to `to`.
     pub async fn send_mail(
         &self,

@@ -54,6 +54,15 @@ pub fn parse_input(text: Option<&str>) -> Result<Map<String, Value>, Error> {
     }
 }
 
+/// A metadata value as stored: trimmed; control characters other than line breaks and tabs
+/// refused (604), on every path that writes metadata.
+pub fn clean_text(s: &str) -> Result<String, Error> {
+    if s.chars().any(|c| c.is_control() && c != '\n' && c != '\t') {
+        return Err(Error::InvalidMetadata);
+    }
+    Ok(s.trim().to_owned())
+}
+
 /// Keeps only the declared fields of `input`: each must be a string (trimmed); a required
 /// field that is absent or empty fails. Undeclared keys are dropped (spec §3.4).
 pub fn validate(
@@ -64,10 +73,7 @@ pub fn validate(
     for f in fields {
         match get_path(input, &f.path) {
             Some(Value::String(s)) if !s.trim().is_empty() => {
-                if s.chars().any(|c| c.is_control() && c != '\n' && c != '\t') {
-                    return Err(Error::InvalidMetadata);
-                }
-                set_path(&mut out, &f.path, Value::String(s.trim().to_owned()));
+                set_path(&mut out, &f.path, Value::String(clean_text(s)?));
             }
             Some(Value::String(_)) | None | Some(Value::Null) => {
                 if f.required {

@@ -45,6 +45,9 @@ pub struct Policy {
     pub login_token_ttl_secs: i64,
     pub sms_code_ttl_secs: i64,
     pub sms_send_limit: i64,
+    pub mail_send_limit: i64,
+    pub login_max_attempts: i64,
+    pub login_lockout_secs: i64,
 }
 
 /// The service: storage, keys, hashing and delivery, shared by the HTTP server and the CLI.

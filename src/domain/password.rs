@@ -28,11 +28,16 @@ impl Core {
             .find_user(app_id, &handle)
             .await?
             .ok_or(Error::AccountNotFound)?;
-        if user.password_hash.is_none() {
-            // Anonymous and social accounts have no password to reset.
+        let to = self.user_handle(&user)?;
+        // Anonymous and social accounts have no password to reset; an account created from a
+        // contested signup has none yet, and a reset is how its owner sets one.
+        let passwordless = Handle::parse(&to).map(|h| h.is_anonymous()).unwrap_or(true)
+            || !user.login_provider.is_empty();
+        if user.password_hash.is_none() && passwordless {
             return Err(Error::AccountNotFound);
         }
-        let to = self.user_handle(&user)?;
+        self.spend_mail_budget(app_id, &user.handle_idx, now)
+            .await?;
         let code = random::six_digit_code()?;
         let scope = Self::reset_scope(app_id, &user.handle_idx);
         self.store

@@ -93,7 +93,7 @@ impl Core {
         for f in &app.settings.meta_data {
             match get_path(&given, &f.path) {
                 Some(Value::String(s)) if !s.trim().is_empty() => {
-                    let v = Value::String(s.trim().to_owned());
+                    let v = Value::String(metadata::clean_text(s)?);
                     if f.can_edit == Some(true) {
                         set_path(&mut current, &f.path, v);
                     } else if get_path(&current, &f.path) != Some(&v) {

@@ -196,6 +196,18 @@ impl AppSettings {
                 "googleAppName must be at most 100 characters without ':'".into(),
             ));
         }
+        if [
+            self.password_min_length,
+            self.password_min_upper,
+            self.password_min_lower,
+            self.password_min_digit,
+            self.password_min_special,
+        ]
+        .iter()
+        .any(|n| !(0..=1024).contains(n))
+        {
+            return Err(SettingError("password settings must be 0..=1024".into()));
+        }
         if self.max_login_attempts < 0 || self.max_users < 0 {
             return Err(SettingError("limits cannot be negative".into()));
         }
@@ -205,6 +217,7 @@ impl AppSettings {
         ] {
             for f in fields.iter() {
                 validate_path(kind, &f.path)?;
+                validate_claim_owner(kind, f)?;
                 if f.field_name.is_empty() || f.field_name.chars().count() > 64 {
                     return Err(SettingError(format!(
                         "{kind}: fieldName must be 1-64 characters"
@@ -315,6 +328,20 @@ impl AppSecrets {
     }
 }
 
+/// `email` and `userName` are claims Tessera sets itself (spec §5): a field may hold the
+/// handle as `email` (fieldName `email`), but no user-supplied value may land there.
+fn validate_claim_owner(kind: &str, f: &MetaField) -> Result<(), SettingError> {
+    let first = f.path.split('.').next().unwrap_or("");
+    let handle_as_email = f.path == "email" && f.field_name == "email";
+    if (first == "email" && !handle_as_email) || first == "userName" {
+        return Err(SettingError(format!(
+            "{kind}: path {:?} would set the {first:?} claim Tessera sets itself",
+            f.path
+        )));
+    }
+    Ok(())
+}
+
 fn validate_path(kind: &str, path: &str) -> Result<(), SettingError> {
     let segments: Vec<&str> = path.split('.').collect();
     if path.len() > 200
@@ -401,6 +428,18 @@ mod tests {
         );
         assert!(s.set("phoneDefaultRegion", "Germany").is_err());
         assert!(s.set("googleAppName", "a:b").is_err());
+        assert!(s.set("passwordMinLength", "-5").is_err());
+        for bad in [
+            r#"[{"path":"email","fieldName":"mail"}]"#,
+            r#"[{"path":"email.x","fieldName":"email"}]"#,
+            r#"[{"path":"userName","fieldName":"u"}]"#,
+        ] {
+            assert!(s.set("metaData", bad).is_err(), "{bad}");
+        }
+        assert!(
+            s.set("metaData", r#"[{"path":"email","fieldName":"email"}]"#)
+                .is_ok()
+        );
         assert!(
             s.set("TWILIOToken", "x").is_err(),
             "secrets are not public settings"

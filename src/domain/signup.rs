@@ -15,6 +15,7 @@ use super::tokens::Issued;
 use super::users::NewUser;
 use super::{Core, Error, Found, Handle, Result, WirePassword, parse_code};
 use crate::crypto::keyring::ct_eq;
+use crate::crypto::password::Verified;
 use crate::crypto::random;
 use crate::store::{SignupRow, StoreError};
 
@@ -44,6 +45,12 @@ pub enum CompleteOutcome {
 }
 
 const SIGNUP_CODE: &str = "signup";
+
+/// The password hash a pending signup stores, and the earlier pending hash it matched.
+struct PendingPassword {
+    hash: String,
+    matched: String,
+}
 
 /// The locale a request asks for: upper-cased, default `EN`, one of the app's (else 602).
 pub fn pick_locale(app: &App, requested: Option<&str>) -> Result<String> {
@@ -91,17 +98,47 @@ impl Core {
         let locale = pick_locale(&app, input.locale.as_deref())?;
         let given = metadata::parse_input(input.metadata.as_deref())?;
         let meta = metadata::validate(&app.settings.meta_data, &given)?;
-        let password_hash = self.hasher.hash(&password.0).await?;
         match app.settings.signup_flow {
             SignupFlow::None => {
+                let password_hash = self.hasher.hash(&password.0).await?;
                 self.signup_immediately(&app, &handle, password_hash, &locale, &meta, now)
                     .await
             }
             flow => {
-                self.signup_pending(&app, &handle, idx, password_hash, &locale, &meta, flow, now)
+                self.spend_mail_budget(app_id, &idx, now).await?;
+                let hashes = self.pending_password(app_id, &idx, &password, now).await?;
+                self.signup_pending(&app, &handle, idx, hashes, &locale, &meta, flow, now)
                     .await
             }
         }
+    }
+
+    /// The hash to store for a pending signup and the pending hash the password matched (empty
+    /// if none): a re-request with the same password keeps the signup uncontested.
+    async fn pending_password(
+        &self,
+        app_id: &str,
+        idx: &[u8],
+        password: &WirePassword,
+        now: i64,
+    ) -> Result<PendingPassword> {
+        if let Some(pending) = self.store.signup_get(app_id, idx).await.found()?
+            && now <= pending.expires_at
+            && self
+                .hasher
+                .verify(&password.0, Some(&pending.password_hash))
+                .await?
+                != Verified::No
+        {
+            return Ok(PendingPassword {
+                hash: pending.password_hash.clone(),
+                matched: pending.password_hash,
+            });
+        }
+        Ok(PendingPassword {
+            hash: self.hasher.hash(&password.0).await?,
+            matched: String::new(),
+        })
     }
 
     async fn signup_immediately(
@@ -149,7 +186,7 @@ impl Core {
         app: &App,
         handle: &Handle,
         idx: Vec<u8>,
-        password_hash: String,
+        password: PendingPassword,
         locale: &str,
         meta: &Map<String, Value>,
         flow: SignupFlow,
@@ -174,14 +211,15 @@ impl Core {
             id,
             app_id: app.id().to_owned(),
             handle_idx: idx.clone(),
-            password_hash,
+            password_hash: password.hash,
             metadata_enc,
             locale: locale.to_owned(),
             expires_at: now + self.policy.signup_code_ttl_secs * 1000,
             created_at: now,
             updated_at: now,
+            contested: false,
         };
-        self.store.signup_upsert(&row).await?;
+        self.store.signup_upsert(&row, &password.matched).await?;
         let sent = match flow {
             SignupFlow::Link => {
                 let link = self.signup_link(app, handle, &code, now)?;
@@ -255,11 +293,14 @@ impl Core {
             }
             None => Map::new(),
         };
+        // A contested signup proves the mailbox, not which request's password is the owner's:
+        // the account starts without one, and a password reset sets it.
+        let password_hash = (!pending.contested).then(|| pending.password_hash.clone());
         let row = self.new_user_row(
             &NewUser {
                 app_id,
                 handle: &handle,
-                password_hash: Some(pending.password_hash.clone()),
+                password_hash,
                 locale: &pending.locale,
                 metadata: &meta,
                 login_provider: "",

@@ -55,6 +55,18 @@ impl Core {
     /// The `{jwt, access-token}` pair for a user who has just proven who they are.
     pub async fn issue(&self, app: &App, user: &UserRow, handle: &str, now: i64) -> Result<Issued> {
         let jwt = self.user_jwt(app, user, handle, now).await?;
+        self.issue_signed(app, user, jwt, now).await
+    }
+
+    /// The pair for a user whose JWT is already signed: account-creating calls sign it before
+    /// they store the user, so a JWT over the limit fails the call and stores nothing.
+    pub async fn issue_signed(
+        &self,
+        app: &App,
+        user: &UserRow,
+        jwt: String,
+        now: i64,
+    ) -> Result<Issued> {
         let access_token = self.access_token(app.id(), &user.id, user.epoch, now)?;
         self.store
             .user_set_last_login(app.id(), &user.id, now)

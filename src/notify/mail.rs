@@ -73,7 +73,13 @@ impl Mailer {
     }
 
     fn build(from: &Mailbox, mail: &Mail) -> Result<Message, MailError> {
-        let to: Mailbox = mail.to.parse().map_err(|_| MailError::BadAddress)?;
+        // A bare address only: a handle like `"a@x" <b@y>` must not send the code to b@y.
+        let to = Mailbox::new(
+            None,
+            mail.to
+                .parse::<lettre::Address>()
+                .map_err(|_| MailError::BadAddress)?,
+        );
         Message::builder()
             .from(from.clone())
             .to(to)

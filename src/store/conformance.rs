@@ -91,6 +91,7 @@ fn signup_row(app_id: &str, handle: &[u8], code: &[u8]) -> SignupRow {
         expires_at: 99_000,
         created_at: 1_000,
         updated_at: 1_000,
+        contested: false,
     }
 }
 
@@ -595,7 +596,7 @@ async fn check_totp_advance_race(store: S) {
 async fn check_signups(store: S) {
     let app = new_app(&store).await;
     let s1 = signup_row(&app, b"h", b"code-1");
-    store.signup_upsert(&s1).await.unwrap();
+    store.signup_upsert(&s1, "").await.unwrap();
     let got = store.signup_get(&app, b"h").await.unwrap();
     assert_eq!(
         (
@@ -610,7 +611,7 @@ async fn check_signups(store: S) {
     s2.password_hash = "hash-2".into();
     s2.metadata_enc = None;
     s2.updated_at = 2_000;
-    store.signup_upsert(&s2).await.unwrap();
+    store.signup_upsert(&s2, "").await.unwrap();
     let got = store.signup_get(&app, b"h").await.unwrap();
     assert_eq!(
         (
@@ -618,19 +619,54 @@ async fn check_signups(store: S) {
             got.code_hash.as_slice(),
             got.password_hash.as_str(),
             got.metadata_enc.as_deref(),
-            got.updated_at
+            got.updated_at,
+            got.contested
         ),
-        (s2.id.as_str(), &b"code-2"[..], "hash-2", None, 2_000)
+        (s2.id.as_str(), &b"code-2"[..], "hash-2", None, 2_000, true),
+        "replaced with another password while pending: contested"
     );
     store.signup_delete(&app, b"h").await.unwrap();
     assert_not_found(store.signup_get(&app, b"h").await, "signup_get");
     store.signup_delete(&app, b"h").await.unwrap();
 }
 
+async fn check_signup_contest(store: S) {
+    let app = new_app(&store).await;
+    let first = signup_row(&app, b"h", b"c1");
+    store.signup_upsert(&first, "").await.unwrap();
+    // The same password again (the caller matched the stored hash): not contested.
+    let mut again = signup_row(&app, b"h", b"c2");
+    again.updated_at = 1_500;
+    store.signup_upsert(&again, "hash").await.unwrap();
+    assert!(!store.signup_get(&app, b"h").await.unwrap().contested);
+    // A stale match (the stored hash is no longer the one the caller saw) is a contest.
+    let mut other = signup_row(&app, b"h", b"c3");
+    other.password_hash = "hash-x".into();
+    store.signup_upsert(&other, "hash-old").await.unwrap();
+    assert!(store.signup_get(&app, b"h").await.unwrap().contested);
+    // A contest stays while the same password is re-requested ...
+    let mut same = signup_row(&app, b"h", b"c4");
+    same.password_hash = "hash-x".into();
+    store.signup_upsert(&same, "hash-x").await.unwrap();
+    assert!(store.signup_get(&app, b"h").await.unwrap().contested);
+    // ... and ends when the pending signup had expired before the new request.
+    let mut fresh = signup_row(&app, b"h", b"c5");
+    fresh.password_hash = "hash-y".into();
+    fresh.created_at = 100_000;
+    fresh.updated_at = 100_000;
+    fresh.expires_at = 200_000;
+    store.signup_upsert(&fresh, "").await.unwrap();
+    let got = store.signup_get(&app, b"h").await.unwrap();
+    assert_eq!(
+        (got.password_hash.as_str(), got.contested),
+        ("hash-y", false)
+    );
+}
+
 async fn check_signup_complete(store: S) {
     let app = new_app(&store).await;
     let s = signup_row(&app, b"h", b"c");
-    store.signup_upsert(&s).await.unwrap();
+    store.signup_upsert(&s, "").await.unwrap();
     // An outdated signup id (replaced by a newer signup) completes nothing.
     assert_not_found(
         store.signup_complete(&id(), &user_row(&app, b"h")).await,
@@ -646,7 +682,7 @@ async fn check_signup_complete(store: S) {
     );
     // A user with that handle already exists: Conflict, and the signup stays (rolled back).
     let s = signup_row(&app, b"h", b"c2");
-    store.signup_upsert(&s).await.unwrap();
+    store.signup_upsert(&s, "").await.unwrap();
     assert_conflict(
         store.signup_complete(&s.id, &user_row(&app, b"h")).await,
         "users_handle",
@@ -657,7 +693,7 @@ async fn check_signup_complete(store: S) {
 async fn check_signup_complete_race(store: S) {
     let app = new_app(&store).await;
     let s = signup_row(&app, b"race", b"c");
-    store.signup_upsert(&s).await.unwrap();
+    store.signup_upsert(&s, "").await.unwrap();
     let mut tasks = Vec::new();
     for _ in 0..10 {
         let store = store.clone();
@@ -677,6 +713,110 @@ async fn check_signup_complete_race(store: S) {
     }
     assert_eq!(won, 1, "exactly one completion wins");
     store.user_by_handle(&app, b"race").await.unwrap();
+}
+
+fn invite_row(app_id: &str, handle: &[u8], sender: &str, code: &[u8]) -> InviteRow {
+    InviteRow {
+        app_id: app_id.into(),
+        handle_idx: handle.to_vec(),
+        sender_id: sender.into(),
+        code_hash: code.to_vec(),
+        payload: [b"sealed:", code].concat(),
+        expires_at: 90_000,
+        created_at: 1_000,
+    }
+}
+
+async fn check_invites(store: S) {
+    let app = new_app(&store).await;
+    let first = invite_row(&app, b"inv", "sender-a", b"ca");
+    let mut second = invite_row(&app, b"inv", "sender-b", b"cb");
+    second.created_at = 2_000;
+    store.invite_put(&first).await.unwrap();
+    store.invite_put(&second).await.unwrap();
+    store
+        .invite_put(&invite_row(&app, b"other", "sender-a", b"co"))
+        .await
+        .unwrap();
+    // A second inviter adds an invite of its own; oldest first.
+    assert_eq!(
+        store.invites_for(&app, b"inv").await.unwrap(),
+        vec![first.clone(), second.clone()]
+    );
+    // The same inviter again replaces only its own.
+    let mut again = invite_row(&app, b"inv", "sender-a", b"ca2");
+    again.created_at = 3_000;
+    store.invite_put(&again).await.unwrap();
+    assert_eq!(
+        store.invites_for(&app, b"inv").await.unwrap(),
+        vec![second.clone(), again.clone()]
+    );
+    // A replaced code takes nothing.
+    assert_not_found(
+        store
+            .invite_take_and_create_user(&first, &user_row(&app, b"inv"))
+            .await,
+        "replaced invite",
+    );
+    assert_not_found(store.user_by_handle(&app, b"inv").await, "no user yet");
+    // Taking one creates the user and spends the handle's other invites.
+    let user = user_row(&app, b"inv");
+    store
+        .invite_take_and_create_user(&second, &user)
+        .await
+        .unwrap();
+    store.user_get(&app, &user.id).await.unwrap();
+    assert!(store.invites_for(&app, b"inv").await.unwrap().is_empty());
+    assert_eq!(store.invites_for(&app, b"other").await.unwrap().len(), 1);
+    // A user with the handle already exists: Conflict, and the invite stays (rolled back).
+    let late = invite_row(&app, b"inv", "sender-c", b"cc");
+    store.invite_put(&late).await.unwrap();
+    assert_conflict(
+        store
+            .invite_take_and_create_user(&late, &user_row(&app, b"inv"))
+            .await,
+        "users_handle",
+    );
+    assert_eq!(store.invites_for(&app, b"inv").await.unwrap(), vec![late]);
+    store.invite_delete(&app, b"inv", "sender-c").await.unwrap();
+    assert!(store.invites_for(&app, b"inv").await.unwrap().is_empty());
+    store.invite_delete(&app, b"inv", "sender-c").await.unwrap();
+    // Deleting a user removes the invites it sent.
+    let sender = user_row(&app, b"sender");
+    store.user_create(&sender).await.unwrap();
+    store
+        .invite_put(&invite_row(&app, b"x", &sender.id, b"cx"))
+        .await
+        .unwrap();
+    store.user_delete(&sender).await.unwrap();
+    assert!(store.invites_for(&app, b"x").await.unwrap().is_empty());
+}
+
+async fn check_invite_take_race(store: S) {
+    let app = new_app(&store).await;
+    let invites: Vec<InviteRow> = (0..5)
+        .map(|i| invite_row(&app, b"race", &format!("sender-{i}"), &[i]))
+        .collect();
+    for i in &invites {
+        store.invite_put(i).await.unwrap();
+    }
+    let mut tasks = Vec::new();
+    for i in invites.iter().chain(invites.iter()) {
+        let (store, invite, user) = (store.clone(), i.clone(), user_row(&app, b"race"));
+        tasks.push(tokio::spawn(async move {
+            store.invite_take_and_create_user(&invite, &user).await
+        }));
+    }
+    let mut won = 0;
+    for t in tasks {
+        match t.await.unwrap() {
+            Ok(()) => won += 1,
+            Err(StoreError::NotFound) | Err(StoreError::Conflict(_)) => {}
+            Err(e) => panic!("a losing invite must see NotFound or Conflict, got {e:?}"),
+        }
+    }
+    assert_eq!(won, 1, "one account from any number of invites");
+    assert!(store.invites_for(&app, b"race").await.unwrap().is_empty());
 }
 
 async fn check_codes(store: S) {
@@ -919,8 +1059,11 @@ conformance!(
     check_user_phone_and_two_factor,
     check_totp_advance_race,
     check_signups,
+    check_signup_contest,
     check_signup_complete,
     check_signup_complete_race,
+    check_invites,
+    check_invite_take_race,
     check_codes,
     check_code_take_race,
     check_attempts,

@@ -100,6 +100,8 @@ pub struct SignupRow {
     pub expires_at: i64,
     pub created_at: i64,
     pub updated_at: i64,
+    /// Re-requested with another password while pending (see migration 0007).
+    pub contested: bool,
 }
 
 #[derive(Clone)]
@@ -203,14 +205,17 @@ pub trait UserStore: Send + Sync {
     /// Records `step` as the last accepted TOTP step if it is later than the stored one;
     /// false if it is not (a replay). Atomic, so one code is accepted once across nodes.
     async fn user_totp_advance(&self, app_id: &str, id: &str, step: i64) -> StoreResult<bool>;
-    /// Deletes the user and everything keyed by the account (pending signup, codes).
+    /// Deletes the user and everything keyed by the account (pending signup, codes, invites
+    /// to it and invites it sent).
     async fn user_delete(&self, user: &UserRow) -> StoreResult<()>;
 }
 
 #[async_trait]
 pub trait SignupStore: Send + Sync {
-    /// Inserts or replaces the pending signup for (app, handle).
-    async fn signup_upsert(&self, row: &SignupRow) -> StoreResult<()>;
+    /// Inserts or replaces the pending signup for (app, handle). Replacing an unexpired one
+    /// marks it contested unless its stored hash is still `same_password_as` (the hash the
+    /// caller found the new password to match; empty if none).
+    async fn signup_upsert(&self, row: &SignupRow, same_password_as: &str) -> StoreResult<()>;
     async fn signup_get(&self, app_id: &str, handle_idx: &[u8]) -> StoreResult<SignupRow>;
     async fn signup_delete(&self, app_id: &str, handle_idx: &[u8]) -> StoreResult<()>;
     /// Atomically removes the pending signup `signup_id` and creates `user`;
@@ -223,15 +228,6 @@ pub trait CodeStore: Send + Sync {
     /// Inserts or replaces the outstanding code for (app, purpose, subject).
     async fn code_put(&self, row: &CodeRow) -> StoreResult<()>;
     async fn code_get(&self, app_id: &str, purpose: &str, subject: &[u8]) -> StoreResult<CodeRow>;
-    /// Atomically consumes the code (which must still match `code_hash`) and creates `user`
-    /// in `user.app_id`: `NotFound` if the code is gone, `Conflict` if the user exists.
-    async fn code_take_and_create_user(
-        &self,
-        purpose: &str,
-        subject: &[u8],
-        code_hash: &[u8],
-        user: &UserRow,
-    ) -> StoreResult<()>;
     async fn code_delete(&self, app_id: &str, purpose: &str, subject: &[u8]) -> StoreResult<()>;
     /// Deletes the code if its hash still matches; true if this call removed it (single use).
     async fn code_take(
@@ -241,6 +237,42 @@ pub trait CodeStore: Send + Sync {
         subject: &[u8],
         code_hash: &[u8],
     ) -> StoreResult<bool>;
+}
+
+/// A pending invitation of one handle by one inviter.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InviteRow {
+    pub app_id: String,
+    pub handle_idx: Vec<u8>,
+    /// The inviting user's id.
+    pub sender_id: String,
+    pub code_hash: Vec<u8>,
+    /// Sealed sender handle, sender's Realm id and invite metadata.
+    pub payload: Vec<u8>,
+    pub expires_at: i64,
+    pub created_at: i64,
+}
+
+#[async_trait]
+pub trait InviteStore: Send + Sync {
+    /// Inserts or replaces the invite of (app, handle, sender); other senders' stay.
+    async fn invite_put(&self, invite: &InviteRow) -> StoreResult<()>;
+    /// Every pending invite of the handle, oldest first.
+    async fn invites_for(&self, app_id: &str, handle_idx: &[u8]) -> StoreResult<Vec<InviteRow>>;
+    /// Atomically consumes `invite` (which must still have its code hash), creates `user`,
+    /// and removes the handle's other invites: `NotFound` if the invite is gone, `Conflict`
+    /// if the user exists.
+    async fn invite_take_and_create_user(
+        &self,
+        invite: &InviteRow,
+        user: &UserRow,
+    ) -> StoreResult<()>;
+    async fn invite_delete(
+        &self,
+        app_id: &str,
+        handle_idx: &[u8],
+        sender_id: &str,
+    ) -> StoreResult<()>;
 }
 
 #[async_trait]
@@ -323,6 +355,7 @@ pub trait Store:
     + UserStore
     + SignupStore
     + CodeStore
+    + InviteStore
     + AttemptStore
     + TemplateStore
     + AuditStore
@@ -336,6 +369,7 @@ impl<T> Store for T where
         + UserStore
         + SignupStore
         + CodeStore
+        + InviteStore
         + AttemptStore
         + TemplateStore
         + AuditStore

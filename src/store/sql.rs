@@ -71,6 +71,16 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         "phones",
         include_str!("../../migrations/sqlite/0005_phones.sql"),
     ),
+    (
+        6,
+        "invites",
+        include_str!("../../migrations/sqlite/0006_invites.sql"),
+    ),
+    (
+        7,
+        "contested_signups",
+        include_str!("../../migrations/sqlite/0007_contested_signups.sql"),
+    ),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (
@@ -92,6 +102,16 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         5,
         "phones",
         include_str!("../../migrations/postgres/0005_phones.sql"),
+    ),
+    (
+        6,
+        "invites",
+        include_str!("../../migrations/postgres/0006_invites.sql"),
+    ),
+    (
+        7,
+        "contested_signups",
+        include_str!("../../migrations/postgres/0007_contested_signups.sql"),
     ),
 ];
 
@@ -344,6 +364,7 @@ fn signup_from(row: &AnyRow) -> Result<SignupRow, sqlx::Error> {
         expires_at: row.try_get("expires_at")?,
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
+        contested: get_flag(row, "contested")?,
     })
 }
 
@@ -690,6 +711,16 @@ impl UserStore for SqlStore {
             .execute(&mut *tx)
             .await
             .map_err(map_err)?;
+        // Invites to the account and invites it sent.
+        sqlx::query(
+            "DELETE FROM invites WHERE app_id = $1 AND (handle_idx = $2 OR sender_id = $3)",
+        )
+        .bind(&user.app_id)
+        .bind(&user.handle_idx)
+        .bind(&user.id)
+        .execute(&mut *tx)
+        .await
+        .map_err(map_err)?;
         tx.commit().await.map_err(map_err)
     }
 
@@ -779,16 +810,19 @@ impl UserStore for SqlStore {
 
 #[async_trait]
 impl SignupStore for SqlStore {
-    async fn signup_upsert(&self, s: &SignupRow) -> StoreResult<()> {
+    async fn signup_upsert(&self, s: &SignupRow, same_password_as: &str) -> StoreResult<()> {
+        // Decided in the statement, so a request racing another cannot miss the contest.
         sqlx::query(
             "INSERT INTO signups (id, app_id, handle_idx, handle_enc, password_hash, metadata_enc, \
-             locale, code_hash, expires_at, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
+             locale, code_hash, expires_at, created_at, updated_at, contested) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 0) \
              ON CONFLICT (app_id, handle_idx) DO UPDATE SET id = excluded.id, \
              handle_enc = excluded.handle_enc, password_hash = excluded.password_hash, \
              metadata_enc = excluded.metadata_enc, locale = excluded.locale, \
              code_hash = excluded.code_hash, expires_at = excluded.expires_at, \
-             updated_at = excluded.updated_at",
+             updated_at = excluded.updated_at, \
+             contested = CASE WHEN signups.expires_at < $11 THEN 0 \
+             WHEN signups.password_hash = $12 THEN signups.contested ELSE 1 END",
         )
         .bind(&s.id)
         .bind(&s.app_id)
@@ -801,6 +835,7 @@ impl SignupStore for SqlStore {
         .bind(s.expires_at)
         .bind(s.created_at)
         .bind(s.updated_at)
+        .bind(same_password_as)
         .execute(&self.pool)
         .await
         .map_err(map_err)?;
@@ -878,34 +913,6 @@ impl CodeStore for SqlStore {
                 .fetch_optional(&self.pool)
                 .await;
         one(r, code_from)
-    }
-
-    async fn code_take_and_create_user(
-        &self,
-        purpose: &str,
-        subject: &[u8],
-        code_hash: &[u8],
-        user: &UserRow,
-    ) -> StoreResult<()> {
-        let mut tx = self.pool.begin().await.map_err(map_err)?;
-        let gone = sqlx::query(
-            "DELETE FROM codes WHERE app_id = $1 AND purpose = $2 AND subject = $3 AND code_hash = $4",
-        )
-        .bind(&user.app_id)
-        .bind(purpose)
-        .bind(subject)
-        .bind(code_hash)
-        .execute(&mut *tx)
-        .await
-        .map_err(map_err)?;
-        if gone.rows_affected() == 0 {
-            return Err(StoreError::NotFound);
-        }
-        bind_user(sqlx::query(USER_INSERT), user)
-            .execute(&mut *tx)
-            .await
-            .map_err(map_err)?;
-        tx.commit().await.map_err(map_err)
     }
 
     async fn code_delete(&self, app_id: &str, purpose: &str, subject: &[u8]) -> StoreResult<()> {
@@ -1038,6 +1045,106 @@ impl TemplateStore for SqlStore {
         rows.iter()
             .map(|r| template_from(r).map_err(map_err))
             .collect()
+    }
+}
+
+fn invite_from(row: &AnyRow) -> Result<InviteRow, sqlx::Error> {
+    Ok(InviteRow {
+        app_id: row.try_get("app_id")?,
+        handle_idx: row.try_get("handle_idx")?,
+        sender_id: row.try_get("sender_id")?,
+        code_hash: row.try_get("code_hash")?,
+        payload: row.try_get("payload")?,
+        expires_at: row.try_get("expires_at")?,
+        created_at: row.try_get("created_at")?,
+    })
+}
+
+#[async_trait]
+impl InviteStore for SqlStore {
+    async fn invite_put(&self, i: &InviteRow) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO invites (app_id, handle_idx, sender_id, code_hash, payload, expires_at, \
+             created_at) VALUES ($1, $2, $3, $4, $5, $6, $7) \
+             ON CONFLICT (app_id, handle_idx, sender_id) DO UPDATE SET code_hash = $4, \
+             payload = $5, expires_at = $6, created_at = $7",
+        )
+        .bind(&i.app_id)
+        .bind(&i.handle_idx)
+        .bind(&i.sender_id)
+        .bind(&i.code_hash)
+        .bind(&i.payload)
+        .bind(i.expires_at)
+        .bind(i.created_at)
+        .execute(&self.pool)
+        .await
+        .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn invites_for(&self, app_id: &str, handle_idx: &[u8]) -> StoreResult<Vec<InviteRow>> {
+        let rows = sqlx::query(
+            "SELECT * FROM invites WHERE app_id = $1 AND handle_idx = $2 ORDER BY created_at",
+        )
+        .bind(app_id)
+        .bind(handle_idx)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(map_err)?;
+        rows.iter()
+            .map(invite_from)
+            .collect::<Result<_, _>>()
+            .map_err(map_err)
+    }
+
+    async fn invite_take_and_create_user(
+        &self,
+        invite: &InviteRow,
+        user: &UserRow,
+    ) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await.map_err(map_err)?;
+        let gone = sqlx::query(
+            "DELETE FROM invites WHERE app_id = $1 AND handle_idx = $2 AND sender_id = $3 \
+             AND code_hash = $4",
+        )
+        .bind(&invite.app_id)
+        .bind(&invite.handle_idx)
+        .bind(&invite.sender_id)
+        .bind(&invite.code_hash)
+        .execute(&mut *tx)
+        .await
+        .map_err(map_err)?;
+        if gone.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        bind_user(sqlx::query(USER_INSERT), user)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        // The invitee is a user now: other invites to the handle are spent too.
+        sqlx::query("DELETE FROM invites WHERE app_id = $1 AND handle_idx = $2")
+            .bind(&invite.app_id)
+            .bind(&invite.handle_idx)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        tx.commit().await.map_err(map_err)
+    }
+
+    async fn invite_delete(
+        &self,
+        app_id: &str,
+        handle_idx: &[u8],
+        sender_id: &str,
+    ) -> StoreResult<()> {
+        sqlx::query("DELETE FROM invites WHERE app_id = $1 AND handle_idx = $2 AND sender_id = $3")
+            .bind(app_id)
+            .bind(handle_idx)
+            .bind(sender_id)
+            .execute(&self.pool)
+            .await
+            .map_err(map_err)?;
+        Ok(())
     }
 }
 

@@ -145,6 +145,12 @@ async fn malformed_hostile_and_oversized_bodies(backend: Backend) {
         "a\u{0}b@x.de",
         "a\u{7}@x.de",
         &format!("{}@x.de", "a".repeat(10_000)),
+        // Invisible characters that would make a look-alike of another account.
+        "a\u{200B}@x.de",
+        "\u{FEFF}a@x.de",
+        "a\u{202E}@x.de",
+        // A display name whose address part is someone else's mailbox.
+        "\"a@x.de\" <victim@y.de>",
     ] {
         server
             .json(

@@ -162,43 +162,48 @@ async fn signup_flow_none_answers_tokens_and_code(backend: Backend) {
     assert_eq!(login.status, 200);
 }
 
-async fn pending_signup_blocks_login_and_latest_password_wins(backend: Backend) {
+async fn pending_signup_blocks_login_and_a_contested_signup_keeps_no_password(backend: Backend) {
     let server = TestServer::on(backend);
     let app = server.create_app("Pending", "code");
+    let h = app.header();
     let attacker = md5_hex("attacker");
     let owner = md5_hex("owner");
-    server
-        .form(
-            "/api/appuser/signup",
-            &app.header(),
-            &[("handle", "v@example.com"), ("password", &attacker)],
-        )
-        .await
-        .assert_true();
-    let first_code = code_in(&server.outbox().pop().unwrap());
-    server
-        .form(
-            "/api/appuser/login",
-            &app.header(),
-            &[("handle", "v@example.com"), ("password", &attacker)],
-        )
-        .await
-        .assert_code(608);
-    // The mailbox owner signs up later: the earlier request's code no longer works.
-    server
-        .form(
-            "/api/appuser/signup",
-            &app.header(),
-            &[("handle", "v@example.com"), ("password", &owner)],
-        )
-        .await
-        .assert_true();
-    let owner_code = code_in(&server.outbox().pop().unwrap());
+    let login = |pw: String| {
+        let server = &server;
+        async move {
+            server
+                .form(
+                    "/api/appuser/login",
+                    &h,
+                    &[("handle", "v@example.com"), ("password", &pw)],
+                )
+                .await
+        }
+    };
+    let signup = |pw: String| {
+        let server = &server;
+        async move {
+            server
+                .form(
+                    "/api/appuser/signup",
+                    &h,
+                    &[("handle", "v@example.com"), ("password", &pw)],
+                )
+                .await
+                .assert_true();
+            code_in(&server.outbox().pop().unwrap())
+        }
+    };
+    let first_code = signup(attacker.clone()).await;
+    login(attacker.clone()).await.assert_code(608);
+    // The mailbox owner signs up too, with another password: the earlier code is dead, and
+    // whoever completes the signup proves the mailbox, not which password is theirs.
+    let owner_code = signup(owner.clone()).await;
     if first_code != owner_code {
         server
             .form(
                 "/api/appuser/completeSignup",
-                &app.header(),
+                &h,
                 &[("handle", "v@example.com"), ("code", &first_code)],
             )
             .await
@@ -207,27 +212,72 @@ async fn pending_signup_blocks_login_and_latest_password_wins(backend: Backend) 
     let done = server
         .form(
             "/api/appuser/completeSignup",
-            &app.header(),
+            &h,
             &[("handle", "v@example.com"), ("code", &owner_code)],
         )
         .await;
     assert_eq!(done.status, 200, "{}", done.text);
+    assert!(done.json()["jwt"].is_string(), "{}", done.text);
+    // Neither requester's password opens the account; a reset sets the owner's.
+    login(attacker.clone()).await.assert_code(600);
+    login(owner.clone()).await.assert_code(600);
     server
         .form(
-            "/api/appuser/login",
-            &app.header(),
-            &[("handle", "v@example.com"), ("password", &attacker)],
+            "/api/appuser/forgotPassword",
+            &h,
+            &[("handle", "v@example.com")],
         )
         .await
-        .assert_code(600);
+        .assert_true();
+    let reset = code_in(&server.outbox().pop().unwrap());
+    server
+        .form(
+            "/api/appuser/resetPassword",
+            &h,
+            &[
+                ("handle", "v@example.com"),
+                ("password", &owner),
+                ("code", &reset),
+            ],
+        )
+        .await
+        .assert_true();
+    assert_eq!(login(owner).await.status, 200);
+    login(attacker).await.assert_code(600);
+}
+
+async fn a_resend_with_the_same_password_keeps_it(backend: Backend) {
+    let server = TestServer::on(backend);
+    let app = server.create_app("Resend", "code");
+    let h = app.header();
+    let pw = md5_hex("same");
+    for _ in 0..2 {
+        server
+            .form(
+                "/api/appuser/signup",
+                &h,
+                &[("handle", "s@example.com"), ("password", &pw)],
+            )
+            .await
+            .assert_true();
+    }
+    let code = code_in(&server.outbox().pop().unwrap());
+    let done = server
+        .form(
+            "/api/appuser/completeSignup",
+            &h,
+            &[("handle", "s@example.com"), ("code", &code)],
+        )
+        .await;
+    assert_eq!(done.status, 200, "{}", done.text);
     let ok = server
         .form(
             "/api/appuser/login",
-            &app.header(),
-            &[("handle", "v@example.com"), ("password", &owner)],
+            &h,
+            &[("handle", "s@example.com"), ("password", &pw)],
         )
         .await;
-    assert_eq!(ok.status, 200);
+    assert_eq!(ok.status, 200, "{}", ok.text);
 }
 
 async fn wrong_codes_spend_a_budget_that_survives_resends(backend: Backend) {
@@ -333,7 +383,8 @@ on_both_backends!(
     healthz_and_app_list,
     signup_code_flow_with_form_json_and_bare_bodies,
     signup_flow_none_answers_tokens_and_code,
-    pending_signup_blocks_login_and_latest_password_wins,
+    pending_signup_blocks_login_and_a_contested_signup_keeps_no_password,
+    a_resend_with_the_same_password_keeps_it,
     wrong_codes_spend_a_budget_that_survives_resends,
     doubled_slash_routes_and_get_application_hides_secrets,
 );

@@ -467,7 +467,10 @@ fn start_up_gives_up_on_a_database_that_never_answers() {
         started.elapsed()
     );
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("cannot open the database at start-up"), "{err}");
+    assert!(
+        err.contains("cannot open the database at start-up"),
+        "{err}"
+    );
     assert!(err.contains("did not answer"), "{err}");
     assert!(!err.contains("s3cret-pw"), "{err}");
 }

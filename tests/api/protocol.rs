@@ -957,6 +957,138 @@ async fn unicode_and_whitespace_variants_of_a_handle_are_one_account(backend: Ba
     );
 }
 
+async fn two_inviters_each_keep_their_own_invite(backend: Backend) {
+    let server = TestServer::on(backend);
+    let app = server.create_app("TwoInviters", "code");
+    server.set(&app, &["invitationEnabled=true"]);
+    sign_up(&server, &app, "a@x.de", "pw-a").await;
+    sign_up(&server, &app, "b@x.de", "pw-b").await;
+    let mut codes = Vec::new();
+    for (host, pw, realm) in [("a@x.de", "pw-a", "realm-a"), ("b@x.de", "pw-b", "realm-b")] {
+        let (_, at) = tokens_of(&server, &app, host, pw).await;
+        server
+            .form(
+                "/api/appuser/invite",
+                &[("access-token", at.as_str())],
+                &[("handle", "guest@x.de"), ("senderUserId", realm)],
+            )
+            .await
+            .assert_true();
+        codes.push(code_in(&server.outbox().pop().unwrap()));
+    }
+    // The second invite did not replace the first: the first inviter's code still registers,
+    // and names the first inviter.
+    let pw = md5_hex("guestpw");
+    let r = server
+        .form(
+            "/api/appuser/register",
+            &app.header(),
+            &[
+                ("handle", "guest@x.de"),
+                ("password", &pw),
+                ("code", &codes[0]),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let legacy = claims(r.json()["signed-user-token"].as_str().unwrap());
+    assert_eq!(
+        (
+            legacy["senderHandle"].as_str(),
+            legacy["senderUserId"].as_str()
+        ),
+        (Some("a@x.de"), Some("realm-a"))
+    );
+    // Every invite of the handle is spent once it is an account.
+    if codes[1] != codes[0] {
+        server
+            .form(
+                "/api/appuser/register",
+                &app.header(),
+                &[
+                    ("handle", "guest@x.de"),
+                    ("password", &pw),
+                    ("code", &codes[1]),
+                ],
+            )
+            .await
+            .assert_code(602);
+    }
+}
+
+async fn failed_logins_lock_the_account_for_everyone(backend: Backend) {
+    let server = TestServer::start_on(
+        backend,
+        &[
+            ("TESSERA_LOGIN_MAX_ATTEMPTS", "3"),
+            ("TESSERA_LOGIN_LOCKOUT_SECS", "2"),
+        ],
+    );
+    let app = server.create_app("Lockout", "code");
+    sign_up(&server, &app, "l@x.de", "right").await;
+    let login = |handle: &'static str, pw: &'static str| {
+        let server = &server;
+        let h = app.header();
+        async move {
+            server
+                .form(
+                    "/api/appuser/login",
+                    &h,
+                    &[("handle", handle), ("password", &md5_hex(pw))],
+                )
+                .await
+        }
+    };
+    // One success clears the count.
+    for _ in 0..2 {
+        login("l@x.de", "wrong").await.assert_code(600);
+    }
+    assert_eq!(login("l@x.de", "right").await.status, 200);
+    for _ in 0..3 {
+        login("l@x.de", "wrong").await.assert_code(600);
+    }
+    // Locked: the right password is refused with the same answer as a wrong one, and an
+    // unknown handle locks the same way (a lockout reveals nothing about existence).
+    login("l@x.de", "right").await.assert_code(600);
+    for _ in 0..4 {
+        login("ghost@x.de", "wrong").await.assert_code(600);
+    }
+    // The lockout ends with its period.
+    tokio::time::sleep(std::time::Duration::from_millis(2_100)).await;
+    assert_eq!(login("l@x.de", "right").await.status, 200);
+    // The app's own maxLoginAttempts wins over the server default.
+    server.set(&app, &["maxLoginAttempts=1"]);
+    login("l@x.de", "wrong").await.assert_code(600);
+    login("l@x.de", "right").await.assert_code(600);
+}
+
+async fn code_mails_per_recipient_are_limited(backend: Backend) {
+    let server = TestServer::start_on(backend, &[("TESSERA_MAIL_SEND_LIMIT", "3")]);
+    let app = server.create_app("MailBudget", "code");
+    let pw = md5_hex("pw");
+    let body = [("handle", "m@x.de"), ("password", pw.as_str())];
+    for _ in 0..3 {
+        server
+            .form("/api/appuser/signup", &app.header(), &body)
+            .await
+            .assert_true();
+    }
+    server
+        .form("/api/appuser/signup", &app.header(), &body)
+        .await
+        .assert_code(602);
+    assert_eq!(server.outbox().len(), 3, "no fourth mail");
+    // Another recipient has a budget of its own.
+    server
+        .form(
+            "/api/appuser/signup",
+            &app.header(),
+            &[("handle", "n@x.de"), ("password", pw.as_str())],
+        )
+        .await
+        .assert_true();
+}
+
 on_both_backends!(
     mail_goes_over_smtp_and_a_refused_send_leaves_nothing,
     anonymous_login,
@@ -972,4 +1104,7 @@ on_both_backends!(
     per_app_templates_with_locale_fallback,
     codes_expire,
     unicode_and_whitespace_variants_of_a_handle_are_one_account,
+    two_inviters_each_keep_their_own_invite,
+    failed_logins_lock_the_account_for_everyone,
+    code_mails_per_recipient_are_limited,
 );
