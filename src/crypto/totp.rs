@@ -101,8 +101,15 @@ pub fn verify(secret: &TotpSecret, code: &str, now_secs: i64, last_step: i64) ->
     matched
 }
 
+/// Characters of the issuer an otpauth URI carries.
+pub const MAX_ISSUER_CHARS: usize = 32;
+
 /// The Key URI an authenticator app scans: `otpauth://totp/ISSUER:ACCOUNT?secret=…&issuer=…`.
 pub fn otpauth_uri(issuer: &str, account: &str, secret: &TotpSecret) -> String {
+    // The issuer appears twice and percent-encoding can triple its bytes; a long non-ASCII
+    // app name would outgrow what a QR code holds, so only its first characters are used.
+    let issuer: String = issuer.chars().take(MAX_ISSUER_CHARS).collect();
+    let issuer = issuer.trim();
     format!(
         "otpauth://totp/{}:{}?secret={}&issuer={}&algorithm=SHA1&digits={DIGITS}&period={STEP_SECS}",
         percent_encode(issuer),

@@ -38,6 +38,8 @@ impl Core {
                     },
                     now,
                 )?;
+                // The JWT must fit before the user is stored (spec atlas-custom-jwt).
+                self.user_jwt(&app, &row, handle.as_str(), now).await?;
                 match self.store.user_create(&row).await {
                     Ok(()) => row,
                     // A concurrent first login created it: use that one.

@@ -25,6 +25,14 @@ impl Handle {
         let trimmed = raw.trim();
         let normal: String = trimmed.nfc().collect::<String>().to_lowercase();
         check(&normal)?;
+        // A handle is a bare mailbox: whitespace, quotes, angle brackets and list separators
+        // belong to display names and address lists, which would mail someone else.
+        if normal
+            .chars()
+            .any(|c| c.is_whitespace() || matches!(c, '"' | '<' | '>' | ',' | ';' | '\\'))
+        {
+            return Err(Error::InvalidData);
+        }
         Ok(Self(normal))
     }
 
@@ -86,14 +94,34 @@ pub fn invisible(c: char) -> bool {
     )
 }
 
-/// A user name: trimmed, NFC, lower-case, 1-64 characters, no control characters, no `@`
-/// (so it can never be mistaken for another user's e-mail handle).
+/// Whether the letters of `s` come from more than one script (Common and Inherited characters,
+/// such as digits and punctuation, go with any): `аlice` with a Cyrillic `а` is refused.
+fn mixes_scripts(s: &str) -> bool {
+    use unicode_script::{Script, UnicodeScript};
+    let mut seen = None;
+    for c in s.chars() {
+        let script = c.script();
+        if matches!(script, Script::Common | Script::Inherited | Script::Unknown) {
+            continue;
+        }
+        match seen {
+            None => seen = Some(script),
+            Some(first) if first != script => return true,
+            Some(_) => {}
+        }
+    }
+    false
+}
+
+/// A user name: trimmed, NFKC (full-width and other compatibility forms fold to their plain
+/// letters), lower-case, 1-64 characters of one script, no control characters, no `@` (so it
+/// can never be mistaken for another user's e-mail handle).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UserName(String);
 
 impl UserName {
     pub fn parse(raw: &str) -> Result<Self, Error> {
-        let normal: String = raw.trim().nfc().collect::<String>().to_lowercase();
+        let normal: String = raw.trim().nfkc().collect::<String>().to_lowercase();
         if normal.is_empty() {
             return Err(Error::MissingParameter);
         }
@@ -103,6 +131,7 @@ impl UserName {
             || normal
                 .chars()
                 .any(|c| c.is_control() || c.is_whitespace() || invisible(c))
+            || mixes_scripts(&normal)
         {
             return Err(Error::InvalidData);
         }
@@ -163,6 +192,26 @@ mod tests {
             );
             assert_eq!(UserName::parse(&format!("bo{c}b")), Err(Error::InvalidData));
         }
+        for display_form in [
+            "\"a@x.de\" <b@y.de>",
+            "\"q q\"@x.de",
+            "a@x.de,b@y.de",
+            "a b@x.de",
+        ] {
+            assert_eq!(
+                Handle::parse(display_form),
+                Err(Error::InvalidData),
+                "{display_form}"
+            );
+        }
+    }
+
+    #[test]
+    fn user_names_fold_compatibility_forms_and_refuse_mixed_scripts() {
+        assert_eq!(UserName::parse("ＡＬＩＣＥ").unwrap().as_str(), "alice");
+        assert_eq!(UserName::parse("\u{0430}lice"), Err(Error::InvalidData));
+        assert_eq!(UserName::parse("José_99").unwrap().as_str(), "josé_99");
+        assert_eq!(UserName::parse("алиса").unwrap().as_str(), "алиса");
     }
 
     #[test]

@@ -9,7 +9,7 @@ use super::auth::Session;
 use super::metadata::{self, get_path, set_path};
 use super::tokens::Issued;
 use super::users::NewUser;
-use super::{Core, Error, Found, Handle, Result, WirePassword, parse_code};
+use super::{Core, Error, Handle, Result, WirePassword, parse_code};
 use crate::crypto::keyring::ct_eq;
 use crate::crypto::random;
 use crate::store::{InviteRow, StoreError};
@@ -79,13 +79,8 @@ impl Core {
             )?
         };
         let idx = self.handle_index(app.id(), &invitee);
-        if self
-            .store
-            .user_by_handle(app.id(), &idx)
-            .await
-            .found()?
-            .is_some()
-        {
+        // A handle without `@` may not be another account's user name either (spec §10.17).
+        if self.find_user(app.id(), &invitee).await?.is_some() {
             return Err(Error::HandleRegistered);
         }
         self.spend_mail_budget(app.id(), &idx, now).await?;
@@ -143,6 +138,9 @@ impl Core {
             }
         }
         let invite = matched.ok_or(Error::InvalidData)?;
+        if !handle.has_at() && self.find_user(app_id, &handle).await?.is_some() {
+            return Err(Error::HandleRegistered);
+        }
         let text = self
             .keyring
             .open_str(&Self::invite_context(&invite), &invite.payload)?;

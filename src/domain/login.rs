@@ -56,7 +56,13 @@ impl Core {
         let Some(user) = user else {
             // Spec §3.1 step 5: a pending signup answers 608.
             let idx = self.handle_index(app_id, &handle);
-            if self.store.signup_get(app_id, &idx).await.found()?.is_some() {
+            if self
+                .store
+                .signup_get(app_id, &idx)
+                .await
+                .found()?
+                .is_some_and(|pending| now <= pending.expires_at)
+            {
                 return Err(Error::NotVerified);
             }
             return Err(Error::InvalidCredentials);

@@ -112,6 +112,10 @@ pub fn user_claims(input: &ClaimInput<'_>) -> Result<Map<String, Value>, Error> 
     claims.insert("iat".into(), Value::from(input.now_secs));
     let mut email = s.meta_data_email;
     let mut m = input.metadata.clone();
+    // `email` and `userName` are Tessera's to set (the handle, the user name): whatever stored
+    // metadata holds there (an inviter's values, say) never reaches the claims.
+    m.remove("email");
+    m.remove("userName");
     for f in &s.meta_data {
         if f.field_name == "email" {
             set_path(&mut m, &f.path, Value::String(input.handle.to_owned()));
@@ -271,5 +275,20 @@ mod tests {
         assert_eq!(c["iat"], 1000);
         assert!(c.get("nbf").is_none() && c.get("iss").is_none() && c.get("jti").is_none());
         assert_eq!(c["ok"], "1");
+    }
+
+    #[test]
+    fn stored_metadata_never_sets_email_or_user_name() {
+        // Values an inviter stored under `email` or `userName` stay out of the claims.
+        let s = AppSettings::default();
+        let c = claims(
+            &s,
+            json!({"email": "ceo@corp", "userName": "boss"}),
+            false,
+            None,
+        )
+        .unwrap();
+        assert_eq!(c["email"], "ann@x.de");
+        assert!(c.get("userName").is_none(), "{c}");
     }
 }

@@ -32,6 +32,39 @@ impl Phone {
             )
         };
         let number = phonenumber::parse(country, raw).map_err(|_| Error::InvalidData)?;
+        // The national number must have a length the country's numbering plan allows: read in
+        // the wrong region, `0015550100000` would otherwise become a 14-digit "+1" number.
+        // (A number no region's patterns claim, such as the fictional +1 555 01xx range, is
+        // measured against its country code's main plan.)
+        let db = &*phonenumber::metadata::DATABASE;
+        let plan = number
+            .metadata(db)
+            .or_else(|| {
+                db.by_code(&number.code().value())
+                    .and_then(|plans| plans.into_iter().next())
+            })
+            .ok_or(Error::InvalidData)?;
+        use phonenumber::Type;
+        let national_digits = number.national().to_string().len();
+        let lengths: Vec<u16> = [
+            Type::Unknown,
+            Type::FixedLine,
+            Type::Mobile,
+            Type::TollFree,
+            Type::PremiumRate,
+            Type::SharedCost,
+            Type::PersonalNumber,
+            Type::Voip,
+            Type::Pager,
+            Type::Uan,
+        ]
+        .into_iter()
+        .filter_map(|kind| plan.descriptors().get(kind))
+        .flat_map(|d| d.possible_length().iter().copied())
+        .collect();
+        if !lengths.is_empty() && !lengths.iter().any(|&l| usize::from(l) == national_digits) {
+            return Err(Error::InvalidData);
+        }
         let e164 = number.format().mode(phonenumber::Mode::E164).to_string();
         let digits = e164.len().saturating_sub(1);
         // E.164 allows 15 digits; fewer than 7 is no subscriber number anywhere.
@@ -76,6 +109,14 @@ mod tests {
             Phone::parse("(555) 010-0000", "US").unwrap().as_str(),
             "+15550100000"
         );
+        assert_eq!(
+            Phone::parse("+44 20 7946 0958", "US").unwrap().as_str(),
+            "+442079460958"
+        );
+        assert_eq!(
+            Phone::parse("+4930123456", "GB").unwrap().as_str(),
+            "+4930123456"
+        );
     }
 
     #[test]
@@ -94,6 +135,12 @@ mod tests {
             assert_eq!(Phone::parse(raw, ""), Err(Error::InvalidData), "{raw:?}");
         }
         assert_eq!(Phone::parse("+15550100000", "XX"), Err(Error::InvalidData));
+        // An international prefix of another region read as national digits: no such length.
+        assert_eq!(Phone::parse("0015550100000", "US"), Err(Error::InvalidData));
+        assert_eq!(
+            Phone::parse("+1 555 010 00000", ""),
+            Err(Error::InvalidData)
+        );
         assert!(Phone::known_region("DE"));
         assert!(!Phone::known_region("ZZZ"));
     }

@@ -7,7 +7,7 @@ use serde_json::Value;
 use super::auth::Session;
 use super::metadata::{self, get_path, set_path};
 use super::users::IDX_USER_NAME;
-use super::{Core, Error, Handle, Result, UserName};
+use super::{Core, Error, Found, Handle, Result, UserName};
 use crate::crypto::password::Verified;
 use crate::store::StoreError;
 
@@ -28,6 +28,8 @@ impl Core {
         if !app.settings.user_names_enabled {
             return Err(Error::UserNameLoginDisabled);
         }
+        // A revoked token (password changed, account deleted) asks nothing.
+        self.session_user(session).await?;
         let Ok(name) = UserName::parse(name) else {
             return Ok(false);
         };
@@ -49,6 +51,20 @@ impl Core {
         let user = self.session_user(session).await?;
         if user.user_name_idx.is_some() {
             return Err(Error::InvalidData);
+        }
+        // Login resolves a handle or a user name: a name that is another account's handle
+        // would make one of them unreachable (spec §10.17).
+        if let Ok(as_handle) = Handle::parse(name.as_str()) {
+            let handle_idx = self.handle_index(app.id(), &as_handle);
+            if self
+                .store
+                .user_by_handle(app.id(), &handle_idx)
+                .await
+                .found()?
+                .is_some_and(|other| other.id != user.id)
+            {
+                return Err(Error::UserNameTaken);
+            }
         }
         let idx = self.user_name_index(app.id(), &name);
         let enc = self

@@ -224,6 +224,30 @@ impl AppSettings {
                     )));
                 }
             }
+            // One value per path: a path inside another field's value (`a` and `a.b`) could
+            // never hold both, so every later signup would fail.
+            for (i, a) in fields.iter().enumerate() {
+                for b in &fields[i + 1..] {
+                    let nested = |outer: &str, inner: &str| {
+                        inner
+                            .strip_prefix(outer)
+                            .is_some_and(|r| r.starts_with('.'))
+                    };
+                    if a.path == b.path || nested(&a.path, &b.path) || nested(&b.path, &a.path) {
+                        return Err(SettingError(format!(
+                            "{kind}: paths {:?} and {:?} overlap",
+                            a.path, b.path
+                        )));
+                    }
+                }
+            }
+        }
+        if self.realm_app_id.chars().count() > 200
+            || self.realm_app_id.chars().any(char::is_control)
+        {
+            return Err(SettingError(
+                "realmAppId must be at most 200 characters without control characters".into(),
+            ));
         }
         Ok(())
     }
@@ -332,7 +356,8 @@ impl AppSecrets {
 /// handle as `email` (fieldName `email`), but no user-supplied value may land there.
 fn validate_claim_owner(kind: &str, f: &MetaField) -> Result<(), SettingError> {
     let first = f.path.split('.').next().unwrap_or("");
-    let handle_as_email = f.path == "email" && f.field_name == "email";
+    // Only the user's own fields may name the handle; an inviter's value never becomes it.
+    let handle_as_email = kind == "metaData" && f.path == "email" && f.field_name == "email";
     if (first == "email" && !handle_as_email) || first == "userName" {
         return Err(SettingError(format!(
             "{kind}: path {:?} would set the {first:?} claim Tessera sets itself",
@@ -429,6 +454,29 @@ mod tests {
         assert!(s.set("phoneDefaultRegion", "Germany").is_err());
         assert!(s.set("googleAppName", "a:b").is_err());
         assert!(s.set("passwordMinLength", "-5").is_err());
+        assert!(s.set("realmAppId", "app\nX-Injected: 1").is_err());
+        for overlapping in [
+            r#"[{"path":"a","fieldName":"a"},{"path":"a.b","fieldName":"b"}]"#,
+            r#"[{"path":"a.b","fieldName":"b"},{"path":"a","fieldName":"a"}]"#,
+            r#"[{"path":"a","fieldName":"a"},{"path":"a","fieldName":"b"}]"#,
+        ] {
+            assert!(s.set("metaData", overlapping).is_err(), "{overlapping}");
+        }
+        assert!(
+            s.set(
+                "metaData",
+                r#"[{"path":"a","fieldName":"a"},{"path":"ab.c","fieldName":"b"}]"#
+            )
+            .is_ok()
+        );
+        assert!(
+            s.set(
+                "metaDataInvite",
+                r#"[{"path":"email","fieldName":"email"}]"#
+            )
+            .is_err(),
+            "an inviter never sets the email claim"
+        );
         for bad in [
             r#"[{"path":"email","fieldName":"mail"}]"#,
             r#"[{"path":"email.x","fieldName":"email"}]"#,

@@ -86,18 +86,18 @@ impl Core {
             return Err(Error::InvalidData);
         }
         let idx = self.handle_index(app_id, &handle);
-        if self
-            .store
-            .user_by_handle(app_id, &idx)
-            .await
-            .found()?
-            .is_some()
-        {
+        // A handle without `@` may not be another account's user name either (spec §10.17).
+        if self.find_user(app_id, &handle).await?.is_some() {
             return Err(Error::HandleRegistered);
         }
         let locale = pick_locale(&app, input.locale.as_deref())?;
-        let given = metadata::parse_input(input.metadata.as_deref())?;
-        let meta = metadata::validate(&app.settings.meta_data, &given)?;
+        // Spec §3.4: metaData is read only when the app declares fields.
+        let meta = if app.settings.meta_data.is_empty() {
+            Map::new()
+        } else {
+            let given = metadata::parse_input(input.metadata.as_deref())?;
+            metadata::validate(&app.settings.meta_data, &given)?
+        };
         match app.settings.signup_flow {
             SignupFlow::None => {
                 let password_hash = self.hasher.hash(&password.0).await?;
@@ -161,13 +161,15 @@ impl Core {
             },
             now,
         )?;
+        // Signed before the user is stored: a JWT over the limit fails the call, storing nothing.
+        let jwt = self.user_jwt(app, &row, handle.as_str(), now).await?;
         match self.store.user_create(&row).await {
             Ok(()) => {}
             Err(StoreError::Conflict(_)) => return Err(Error::HandleRegistered),
             Err(e) => return Err(e.into()),
         }
         let code = random::six_digit_code()?;
-        let mut issued = self.issue(app, &row, handle.as_str(), now).await?;
+        let mut issued = self.issue_signed(app, &row, jwt, now).await?;
         issued.signed_user_token = Some(
             self.signed_user_token(app, handle.as_str(), &code, meta, Map::new(), now)
                 .await?,
@@ -192,6 +194,19 @@ impl Core {
         flow: SignupFlow,
         now: i64,
     ) -> Result<SignupOutcome> {
+        // The JWT the account will get must fit before a code is mailed for it.
+        let would_be = self.new_user_row(
+            &NewUser {
+                app_id: app.id(),
+                handle,
+                password_hash: None,
+                locale,
+                metadata: meta,
+                login_provider: "",
+            },
+            now,
+        )?;
+        self.user_jwt(app, &would_be, handle.as_str(), now).await?;
         let id = random::row_id();
         let code = random::six_digit_code()?;
         let metadata_enc = if meta.is_empty() {
@@ -307,6 +322,13 @@ impl Core {
             },
             now,
         )?;
+        // Spec §3.5: a JWT that cannot be built (metadata the app now requires, say) is 602,
+        // and nothing is stored.
+        let jwt = match self.user_jwt(&app, &row, handle.as_str(), now).await {
+            Ok(jwt) => jwt,
+            Err(Error::InvalidMetadata) => return Err(Error::InvalidData),
+            Err(e) => return Err(e),
+        };
         match self.store.signup_complete(&pending.id, &row).await {
             Ok(()) => {}
             Err(StoreError::NotFound) => return Err(Error::InvalidData),
@@ -328,7 +350,7 @@ impl Core {
                 .await?;
             return Ok(CompleteOutcome::Page(page));
         }
-        let mut issued = self.issue(&app, &row, handle.as_str(), now).await?;
+        let mut issued = self.issue_signed(&app, &row, jwt, now).await?;
         issued.signed_user_token = Some(
             self.signed_user_token(&app, handle.as_str(), &code, &meta, Map::new(), now)
                 .await?,

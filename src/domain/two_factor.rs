@@ -131,21 +131,26 @@ impl Core {
             return Ok(None);
         }
         let phone_mode = app.settings.two_factor_verification == TwoFactorMode::Phone;
+        let ttl = self.policy.login_token_ttl_secs;
+        if phone_mode && let Some(jti) = self.login_sms_over_limit(app, user, now).await? {
+            // Past the send limit the code already sent stays usable with a new login-token,
+            // so logins by someone who knows the password cannot lock the owner out.
+            return self.login_token(app, user, jti, now).map(Some);
+        }
         let secret = if phone_mode {
-            self.spend_sms_budget(user, None, now).await?;
             random::six_digit_code()?
         } else {
             TOTP_MARKER.to_owned()
         };
         let jti = random::row_id();
-        let ttl = self.policy.login_token_ttl_secs;
         self.store
             .code_put(&CodeRow {
                 app_id: app.id().to_owned(),
                 purpose: LOGIN.into(),
                 subject: user.id.as_bytes().to_vec(),
                 code_hash: self.keyring.code_hash(LOGIN, &jti, &secret),
-                payload: None,
+                // The token id the code is bound to (not a secret: the hash is keyed).
+                payload: Some(jti.as_bytes().to_vec()),
                 expires_at: now + ttl * 1000,
                 created_at: now,
             })
@@ -162,8 +167,12 @@ impl Core {
                 return Err(e);
             }
         }
+        self.login_token(app, user, jti, now).map(Some)
+    }
+
+    fn login_token(&self, app: &App, user: &UserRow, jti: String, now: i64) -> Result<String> {
         let now_secs = now / 1000;
-        let token = self.tokens.issue(&ServerClaims {
+        Ok(self.tokens.issue(&ServerClaims {
             typ: TokenKind::Login,
             scope: "login".into(),
             app_id: app.id().to_owned(),
@@ -171,9 +180,37 @@ impl Core {
             ep: Some(user.epoch),
             jti: Some(jti),
             iat: now_secs,
-            exp: Some(now_secs + ttl),
-        })?;
-        Ok(Some(token))
+            exp: Some(now_secs + self.policy.login_token_ttl_secs),
+        })?)
+    }
+
+    /// Counts one login SMS; past the limit, the token id of the login code still
+    /// outstanding (602 if there is none: nothing can be sent or reused).
+    async fn login_sms_over_limit(
+        &self,
+        app: &App,
+        user: &UserRow,
+        now: i64,
+    ) -> Result<Option<String>> {
+        let key = account_key("sms-login", user);
+        match self
+            .spend_budget(&key, self.policy.sms_send_limit, now, Error::InvalidData)
+            .await
+        {
+            Ok(()) => Ok(None),
+            Err(Error::InvalidData) => {
+                let outstanding = self
+                    .store
+                    .code_get(app.id(), LOGIN, user.id.as_bytes())
+                    .await
+                    .found()?
+                    .filter(|row| now <= row.expires_at)
+                    .and_then(|row| row.payload)
+                    .and_then(|jti| String::from_utf8(jti).ok());
+                outstanding.map(Some).ok_or(Error::InvalidData)
+            }
+            Err(e) => Err(e),
+        }
     }
 
     /// `loginComplete`: the login-token and the second factor give the token pair. Every
@@ -392,6 +429,12 @@ impl Core {
             });
         }
         let user = self.session_user(session).await?;
+        // An app that requires confirmation also requires it to switch an active
+        // authenticator off or replace it: an access-token alone does not weaken 2FA.
+        let must_prove = mode == TwoFactorMode::Google
+            && app.settings.two_factor_require_confirmation
+            && user.two_factor_google
+            && user.totp_enc.is_some();
         let change = match (mode, enable, code) {
             (TwoFactorMode::Phone, true, _) => {
                 if !user.phone_verified {
@@ -406,7 +449,11 @@ impl Core {
                 phone: Some(false),
                 ..TwoFactorChange::default()
             },
-            (_, false, _) => {
+            (_, false, code) => {
+                if must_prove {
+                    self.prove_active_totp(&app, &user, code.ok_or(Error::InvalidData)?, now)
+                        .await?;
+                }
                 self.store
                     .code_delete(app.id(), TOTP_ENROL, user.id.as_bytes())
                     .await?;
@@ -416,6 +463,8 @@ impl Core {
                     ..TwoFactorChange::default()
                 }
             }
+            // Replacing an active authenticator: switch it off with a code from it first.
+            (_, true, None) if must_prove => return Err(Error::InvalidData),
             (_, true, None) => return self.enrol_totp(&app, user, now).await,
             (_, true, Some(code)) => return self.confirm_totp(&app, user, code, now).await,
         };
@@ -471,50 +520,64 @@ impl Core {
         code: &str,
         now: i64,
     ) -> Result<TwoFactorAnswer> {
-        let code = parse_totp_code(code)?;
-        let budget = account_key(TOTP_ENROL, &user);
-        self.spend_attempt(&budget, now, Error::InvalidData).await?;
         let pending = self
             .store
             .code_get(app.id(), TOTP_ENROL, user.id.as_bytes())
             .await
             .found()?
             .filter(|r| now <= r.expires_at);
-        match pending {
-            Some(row) => {
-                let sealed = row.payload.as_deref().ok_or(Error::InvalidData)?;
-                let secret = TotpSecret::from_bytes(
-                    self.keyring
-                        .open(&format!("codes.{TOTP_ENROL}:{}", user.id), sealed)?,
-                );
-                let step = totp::verify(&secret, &code, now / 1000, 0).ok_or(Error::InvalidData)?;
-                if !self
-                    .store
-                    .code_take(app.id(), TOTP_ENROL, user.id.as_bytes(), &row.code_hash)
-                    .await?
-                {
-                    return Err(Error::InvalidData);
-                }
-                self.activate_totp(app, &user, &secret, step, now).await?;
-            }
-            None => {
-                let secret = self
-                    .user_totp_secret(&user)?
-                    .filter(|_| user.two_factor_google)
-                    .ok_or(Error::InvalidData)?;
-                let step = totp::verify(&secret, &code, now / 1000, user.totp_last_step)
-                    .ok_or(Error::InvalidData)?;
-                if !self
-                    .store
-                    .user_totp_advance(app.id(), &user.id, step)
-                    .await?
-                {
-                    return Err(Error::InvalidData);
-                }
-            }
+        let Some(row) = pending else {
+            self.prove_active_totp(app, &user, code, now).await?;
+            return Ok(TwoFactorAnswer::True);
+        };
+        let code = parse_totp_code(code)?;
+        let budget = account_key(TOTP_ENROL, &user);
+        self.spend_attempt(&budget, now, Error::InvalidData).await?;
+        let sealed = row.payload.as_deref().ok_or(Error::InvalidData)?;
+        let secret = TotpSecret::from_bytes(
+            self.keyring
+                .open(&format!("codes.{TOTP_ENROL}:{}", user.id), sealed)?,
+        );
+        let step = totp::verify(&secret, &code, now / 1000, 0).ok_or(Error::InvalidData)?;
+        if !self
+            .store
+            .code_take(app.id(), TOTP_ENROL, user.id.as_bytes(), &row.code_hash)
+            .await?
+        {
+            return Err(Error::InvalidData);
         }
+        self.activate_totp(app, &user, &secret, step, now).await?;
         self.store.attempt_clear(&budget).await?;
         Ok(TwoFactorAnswer::True)
+    }
+
+    /// A current code from the user's active authenticator (each step once); wrong codes
+    /// spend the account's budget. 602 on any failure.
+    async fn prove_active_totp(
+        &self,
+        app: &App,
+        user: &UserRow,
+        code: &str,
+        now: i64,
+    ) -> Result<()> {
+        let code = parse_totp_code(code)?;
+        let budget = account_key(TOTP_ENROL, user);
+        self.spend_attempt(&budget, now, Error::InvalidData).await?;
+        let secret = self
+            .user_totp_secret(user)?
+            .filter(|_| user.two_factor_google)
+            .ok_or(Error::InvalidData)?;
+        let step = totp::verify(&secret, &code, now / 1000, user.totp_last_step)
+            .ok_or(Error::InvalidData)?;
+        if !self
+            .store
+            .user_totp_advance(app.id(), &user.id, step)
+            .await?
+        {
+            return Err(Error::InvalidData);
+        }
+        self.store.attempt_clear(&budget).await?;
+        Ok(())
     }
 
     /// Stores `secret` sealed as the user's authenticator secret and turns 2FA on; tells the

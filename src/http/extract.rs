@@ -39,10 +39,16 @@ impl Fields {
     fn from_form(bytes: &[u8]) -> Result<Self, Error> {
         let mut map = HashMap::new();
         for (k, v) in form_urlencoded::parse(bytes) {
-            if map
-                .insert(k.into_owned(), Field::Text(v.into_owned()))
-                .is_some()
+            let mut v = v.into_owned();
+            // SDKs put `phone=+4479…` in form bodies unencoded, and form decoding turns the `+`
+            // into a space: a phone that starts with a space and a digit meant `+`.
+            if k == "phone"
+                && v.starts_with(' ')
+                && v[1..].starts_with(|c: char| c.is_ascii_digit())
             {
+                v.replace_range(..1, "+");
+            }
+            if map.insert(k.into_owned(), Field::Text(v)).is_some() {
                 return Err(Error::InvalidData);
             }
         }

@@ -148,13 +148,50 @@ fn html_to_text(html: &str) -> String {
             (false, c) => out.push(c),
         }
     }
-    out.replace("&amp;", "&")
-        .replace("&lt;", "<")
-        .replace("&gt;", ">")
-        .replace("&quot;", "\"")
-        .replace("&#x27;", "'")
-        .trim()
-        .to_owned()
+    decode_entities(&out).trim().to_owned()
+}
+
+/// Decodes HTML character references in one pass (so `&amp;lt;` stays `&lt;`): the named
+/// ones templates use, and numeric ones; anything else is kept as written.
+fn decode_entities(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find('&') {
+        out.push_str(&rest[..at]);
+        let after = &rest[at + 1..];
+        let decoded = after.find(';').filter(|&end| end <= 10).and_then(|end| {
+            let name = &after[..end];
+            let c = match name {
+                "amp" => Some('&'),
+                "lt" => Some('<'),
+                "gt" => Some('>'),
+                "quot" => Some('"'),
+                "apos" => Some('\''),
+                "nbsp" => Some('\u{A0}'),
+                _ => {
+                    let n = if let Some(hex) = name.strip_prefix("#x").or(name.strip_prefix("#X")) {
+                        u32::from_str_radix(hex, 16).ok()
+                    } else {
+                        name.strip_prefix('#').and_then(|d| d.parse().ok())
+                    };
+                    n.and_then(char::from_u32).filter(|c| !c.is_control())
+                }
+            }?;
+            Some((c, end))
+        });
+        match decoded {
+            Some((c, end)) => {
+                out.push(c);
+                rest = &after[end + 1..];
+            }
+            None => {
+                out.push('&');
+                rest = after;
+            }
+        }
+    }
+    out.push_str(rest);
+    out
 }
 
 /// Renders `template`: placeholders in the subject and text are plain, in the HTML escaped.
@@ -180,6 +217,14 @@ pub fn render(template: &Template, vars: &Vars<'_>) -> Rendered {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn text_part_decodes_entities_once() {
+        assert_eq!(
+            html_to_text("code&nbsp;: <b>1</b> &amp; &amp;lt; &#233;&#xE9; &bogus; &"),
+            "code\u{A0}: 1 & &lt; éé &bogus; &"
+        );
+    }
 
     #[test]
     fn every_name_has_a_default() {

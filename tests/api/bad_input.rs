@@ -151,6 +151,8 @@ async fn malformed_hostile_and_oversized_bodies(backend: Backend) {
         "a\u{202E}@x.de",
         // A display name whose address part is someone else's mailbox.
         "\"a@x.de\" <victim@y.de>",
+        "\"q q\"@x.de",
+        "a@x.de, victim@y.de",
     ] {
         server
             .json(
@@ -265,6 +267,20 @@ async fn locale_and_metadata_validation(backend: Backend) {
         .json();
     assert_eq!(u["locale"], "FR");
     assert_eq!(u["metaData"], json!({"user_data": {"name": "Zoé"}}));
+    // An app that declares no fields does not read metaData at all (spec §3.4).
+    let plain = server.create_app("NoMeta", "code");
+    server
+        .form(
+            "/api/appuser/signup",
+            &plain.header(),
+            &[
+                ("handle", "p@x.de"),
+                ("password", &pw),
+                ("metaData", "{not json"),
+            ],
+        )
+        .await
+        .assert_true();
 }
 
 on_both_backends!(

@@ -198,7 +198,36 @@ async fn link_flow_needs_a_button_press_not_a_prefetch(backend: Backend) {
         )
         .await;
     assert_eq!(done.status, 200, "{}", done.text);
+    assert!(done.content_type.starts_with("text/html"));
     assert!(done.text.contains("is now registered"));
+    // An SDK posting the code in a link app gets the same page as a JSON string (spec §3.5).
+    server
+        .form(
+            "/api/appuser/signup",
+            &app.header(),
+            &[("handle", "l+2@x.de"), ("password", &pw)],
+        )
+        .await
+        .assert_true();
+    let mail = server.outbox().pop().unwrap().replace("=\r\n", "");
+    let code2: String = mail
+        .split("code=3D")
+        .nth(1)
+        .or_else(|| mail.split("code=").nth(1))
+        .unwrap()
+        .chars()
+        .take(6)
+        .collect();
+    let sdk = server
+        .form(
+            "/api/appuser/completeSignup",
+            &app.header(),
+            &[("handle", "l+2@x.de"), ("code", &code2)],
+        )
+        .await;
+    assert_eq!(sdk.status, 200, "{}", sdk.text);
+    assert!(sdk.content_type.starts_with("application/json"));
+    assert!(sdk.json().as_str().unwrap().contains("is now registered"));
     let r = server
         .form(
             "/api/appuser/login",
@@ -543,6 +572,57 @@ async fn user_names(backend: Backend) {
         .await
         .json();
     assert_eq!(u["userName"], "ann");
+    // Compatibility forms fold: full-width letters are the same name; mixed scripts are refused.
+    server
+        .form("/api/appuser/setUserName", &u2, &[("userName", "ＡＮＮ")])
+        .await
+        .assert_code(605);
+    server
+        .form(
+            "/api/appuser/setUserName",
+            &u2,
+            &[("userName", "\u{0430}nn")],
+        )
+        .await
+        .assert_code(602);
+    // A user name and another account's handle never coincide (login resolves either).
+    server.set(&app, &["signupFlow=none"]);
+    server
+        .form(
+            "/api/appuser/signup",
+            &app.header(),
+            &[("handle", "ann"), ("password", &md5_hex("evil"))],
+        )
+        .await
+        .assert_code(601);
+    let plain = server
+        .form(
+            "/api/appuser/signup",
+            &app.header(),
+            &[("handle", "bob"), ("password", &md5_hex("pw"))],
+        )
+        .await;
+    assert_eq!(plain.status, 200, "{}", plain.text);
+    server
+        .form("/api/appuser/setUserName", &u2, &[("userName", "Bob")])
+        .await
+        .assert_code(605);
+    // A revoked access-token asks nothing.
+    server
+        .form(
+            "/api/appuser/changePassword",
+            &u2,
+            &[
+                ("password", &md5_hex("pw")),
+                ("newPassword", &md5_hex("pw2")),
+            ],
+        )
+        .await
+        .assert_true();
+    server
+        .get("/api/appuser/userNameAvailable?userName=zed", &u2)
+        .await
+        .assert_code(405);
 }
 
 async fn locale_and_metadata_updates(backend: Backend) {
@@ -736,33 +816,98 @@ async fn concurrent_duplicate_signups_make_exactly_one_account(backend: Backend)
 async fn oversized_jwt_fails_clearly(backend: Backend) {
     let server = TestServer::on(backend);
     let app = server.create_app("Big", "code");
+    let h = app.header();
+    let pw = md5_hex("pw");
     server.set(
         &app,
         &[r#"metaData=[{"path":"bio","fieldName":"bio","required":false,"canEdit":true}]"#],
     );
-    let bio = "b".repeat(3000);
-    let meta = format!(r#"{{"bio":"{bio}"}}"#);
+    let big = format!(r#"{{"bio":"{}"}}"#, "b".repeat(3000));
+    let signup = |handle: &'static str, meta: String| {
+        let (server, pw) = (&server, pw.clone());
+        async move {
+            server
+                .form(
+                    "/api/appuser/signup",
+                    &h,
+                    &[("handle", handle), ("password", &pw), ("metaData", &meta)],
+                )
+                .await
+        }
+    };
+    // Flow code: refused before a code is mailed; nothing pending.
+    signup("big@x.de", big.clone()).await.assert_code(604);
+    assert!(
+        server.outbox().is_empty(),
+        "no code mailed for a JWT that cannot be issued"
+    );
+    signup("big@x.de", r#"{"bio":"short"}"#.into())
+        .await
+        .assert_true();
+    // Flow none: refused before the user is stored, so the handle stays free.
+    server.set(&app, &["signupFlow=none"]);
+    signup("none@x.de", big.clone()).await.assert_code(604);
+    let ok = signup("none@x.de", r#"{"bio":"short"}"#.into()).await;
+    assert_eq!(ok.status, 200, "{}", ok.text);
+    // A profile edit cannot grow the JWT past the limit either.
+    let at = ok.json()["access-token"].as_str().unwrap().to_owned();
+    server
+        .form(
+            "/api/appuser/setUserMetadata",
+            &[("access-token", at.as_str())],
+            &[("metaData", &big)],
+        )
+        .await
+        .assert_code(604);
+    let login = server
+        .form(
+            "/api/appuser/login",
+            &h,
+            &[("handle", "none@x.de"), ("password", &pw)],
+        )
+        .await;
+    assert_eq!(login.status, 200, "{}", login.text);
+    assert_eq!(
+        claims(login.json()["jwt"].as_str().unwrap())["bio"],
+        "short"
+    );
+}
+
+async fn complete_signup_that_cannot_issue_a_jwt_stores_nothing(backend: Backend) {
+    let server = TestServer::on(backend);
+    let app = server.create_app("Required", "code");
+    let h = app.header();
     server
         .form(
             "/api/appuser/signup",
-            &app.header(),
-            &[
-                ("handle", "big@x.de"),
-                ("password", &md5_hex("pw")),
-                ("metaData", &meta),
-            ],
+            &h,
+            &[("handle", "late@x.de"), ("password", &md5_hex("pw"))],
         )
         .await
         .assert_true();
     let code = code_in(&server.outbox().pop().unwrap());
+    // The operator declares a required field while the signup is pending (spec §3.5: 602).
+    server.set(
+        &app,
+        &[r#"metaData=[{"path":"team","fieldName":"team","required":true}]"#],
+    );
+    let body = [("handle", "late@x.de"), ("code", code.as_str())];
+    server
+        .form("/api/appuser/completeSignup", &h, &body)
+        .await
+        .assert_code(602);
     server
         .form(
-            "/api/appuser/completeSignup",
-            &app.header(),
-            &[("handle", "big@x.de"), ("code", &code)],
+            "/api/appuser/login",
+            &h,
+            &[("handle", "late@x.de"), ("password", &md5_hex("pw"))],
         )
         .await
-        .assert_code(604);
+        .assert_code(608);
+    // Nothing was stored: once the field is optional again, the same code completes.
+    server.set(&app, &["metaData=[]"]);
+    let done = server.form("/api/appuser/completeSignup", &h, &body).await;
+    assert_eq!(done.status, 200, "{}", done.text);
 }
 
 async fn per_app_templates_with_locale_fallback(backend: Backend) {
@@ -885,6 +1030,15 @@ async fn codes_expire(backend: Backend) {
         )
         .await
         .assert_code(411);
+    // An expired signup is no longer pending: login says only that the credentials fail.
+    server
+        .form(
+            "/api/appuser/login",
+            &h,
+            &[("handle", "late@x.de"), ("password", &pw)],
+        )
+        .await
+        .assert_code(600);
     server
         .form(
             "/api/appuser/resetPassword",
@@ -1101,6 +1255,7 @@ on_both_backends!(
     delete_account_removes_everything,
     concurrent_duplicate_signups_make_exactly_one_account,
     oversized_jwt_fails_clearly,
+    complete_signup_that_cannot_issue_a_jwt_stores_nothing,
     per_app_templates_with_locale_fallback,
     codes_expire,
     unicode_and_whitespace_variants_of_a_handle_are_one_account,

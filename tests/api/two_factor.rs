@@ -697,10 +697,136 @@ async fn two_factor_errors(backend: Backend) {
     assert!(!out.status.success());
 }
 
+async fn sms_login_past_the_send_limit_reuses_the_code_sent(backend: Backend) {
+    let sink = SmsSink::start();
+    let server = TestServer::start_on(
+        backend,
+        &[
+            ("TESSERA_SMS_BASE_URL", &sink.base_url),
+            ("TESSERA_SMS_SEND_LIMIT", "2"),
+        ],
+    );
+    let app = sms_app(&server, "SmsLimit");
+    let at = access(&sign_up(&server, &app, "l@x.de", "pw").await);
+    let user = [("access-token", at.as_str())];
+    // An SDK's form body with the `+` unencoded (form decoding would make it a space), in an
+    // app whose default region (DE) must not swallow the country code.
+    server
+        .raw(
+            reqwest::Method::POST,
+            "/api/appuser/setPhone",
+            &user,
+            None,
+            b"phone=+447946095800".to_vec(),
+        )
+        .await
+        .assert_true();
+    assert_eq!(sink.last().field("To"), "+447946095800");
+    server
+        .form(
+            "/api/appuser/verifyPhone",
+            &user,
+            &[("code", &sink.last().code())],
+        )
+        .await
+        .assert_true();
+    server
+        .form(
+            "/api/appuser/setTwoFactorPhoneVerification",
+            &user,
+            &[("twoFactor", "true")],
+        )
+        .await
+        .assert_true();
+    // Two logins send; later ones (someone with the password, say) send nothing but still
+    // answer a login-token, and the code last sent completes the newest one.
+    let sent = sink.all().len();
+    let mut tokens = Vec::new();
+    for _ in 0..4 {
+        tokens.push(login_token(&server, &app, "l@x.de", "pw").await);
+    }
+    assert_eq!(
+        sink.all().len(),
+        sent + 2,
+        "two SMS within the limit, no more"
+    );
+    let code = sink.last().code();
+    let done = complete(&server, &app, &tokens[3], &code).await;
+    assert_eq!(done.status, 200, "{}", done.text);
+    // Single use across the tokens that share it.
+    complete(&server, &app, &tokens[2], &code)
+        .await
+        .assert_code(600);
+}
+
+async fn a_confirmed_authenticator_needs_a_code_to_go(backend: Backend) {
+    if !pyotp_available() {
+        return;
+    }
+    let server = TestServer::on(backend);
+    let app = server.create_app("KeepTotp", "code");
+    server.set(
+        &app,
+        &[
+            "twoFactorVerification=google",
+            "twoFactorRequireConfirmation=true",
+        ],
+    );
+    let at = access(&sign_up(&server, &app, "k@x.de", "pw").await);
+    let user = [("access-token", at.as_str())];
+    let set = |body: Vec<(&'static str, String)>| {
+        let server = &server;
+        async move {
+            let body: Vec<(&str, &str)> = body.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            server
+                .form("/api/appuser/setTwoFactorGoogleVerification", &user, &body)
+                .await
+        }
+    };
+    let r = set(vec![("twoFactor", "true".into())]).await;
+    let secret = typed_secret(r.json()["googleSecretKey"].as_str().unwrap());
+    set(vec![
+        ("twoFactor", "true".into()),
+        ("code", pyotp_code(&secret, 0)),
+    ])
+    .await
+    .assert_true();
+    let google_on = || async {
+        server.get("/api/appuser/getUser", &user).await.json()["twoFactorGoogleVerification"]
+            .as_bool()
+    };
+    // An access-token alone neither switches it off nor swaps the secret.
+    set(vec![("twoFactor", "false".into())])
+        .await
+        .assert_code(602);
+    set(vec![]).await.assert_code(602);
+    set(vec![("twoFactor", "true".into())])
+        .await
+        .assert_code(602);
+    set(vec![
+        ("twoFactor", "false".into()),
+        ("code", "000000".into()),
+    ])
+    .await
+    .assert_code(602);
+    assert_eq!(google_on().await, Some(true));
+    // A current code from the authenticator does.
+    set(vec![
+        ("twoFactor", "false".into()),
+        ("code", pyotp_code(&secret, 30)),
+    ])
+    .await
+    .assert_true();
+    assert_eq!(google_on().await, Some(false));
+    assert!(login(&server, &app, "k@x.de", "pw").await["jwt"].is_string());
+}
+
 on_both_backends!(
     authenticator_app_login,
     authenticator_confirmation_and_code_budget,
     sms_login_through_a_twilio_compatible_api,
     sms_codes_expire_and_sends_are_limited,
     two_factor_errors,
+    sms_login_past_the_send_limit_reuses_the_code_sent,
+    a_confirmed_authenticator_needs_a_code_to_go,
 );

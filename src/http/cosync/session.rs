@@ -82,7 +82,9 @@ async fn complete_signup(State(core): State<Arc<Core>>, req: CosyncRequest) -> A
         .complete_signup(app_id, &handle, &code, req.now)
         .await?
     {
-        CompleteOutcome::Page(html) => Ok(Reply::Html(html)),
+        CompleteOutcome::Page(html) if from_page => Ok(Reply::Html(html)),
+        // Spec §3.5: an SDK gets the `clickThrough` page as a JSON string.
+        CompleteOutcome::Page(html) => Ok(Reply::Json(Value::String(html))),
         CompleteOutcome::Issued(_) if from_page => {
             let app = core.app(app_id).await?;
             let page = core
