@@ -26,6 +26,7 @@ impl Core {
         let user = match self.store.user_by_handle(app_id, &idx).await.found()? {
             Some(u) => u,
             None => {
+                self.check_user_cap(&app).await?;
                 let locale = super::signup::pick_locale(&app, locale)?;
                 let row = self.new_user_row(
                     &NewUser {

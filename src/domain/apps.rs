@@ -128,6 +128,16 @@ impl Core {
         })
     }
 
+    /// Refuses a new account once the app has `maxUsers` (0 = no cap) users: 407, as for an
+    /// app that takes no signups. A soft cap: calls racing for the last place may pass it.
+    pub async fn check_user_cap(&self, app: &App) -> Result<()> {
+        let cap = app.settings.max_users;
+        if cap > 0 && self.store.user_count(app.id()).await? >= cap {
+            return Err(Error::SignupDisabled);
+        }
+        Ok(())
+    }
+
     pub fn jwks_url(&self, app_id: &str) -> String {
         format!("{}/apps/{app_id}/.well-known/jwks.json", self.public_url())
     }

@@ -138,6 +138,7 @@ impl Core {
             }
         }
         let invite = matched.ok_or(Error::InvalidData)?;
+        self.check_user_cap(&app).await?;
         if !handle.has_at() && self.find_user(app_id, &handle).await?.is_some() {
             return Err(Error::HandleRegistered);
         }

@@ -90,6 +90,7 @@ impl Core {
         if self.find_user(app_id, &handle).await?.is_some() {
             return Err(Error::HandleRegistered);
         }
+        self.check_user_cap(&app).await?;
         let locale = pick_locale(&app, input.locale.as_deref())?;
         // Spec §3.4: metaData is read only when the app declares fields.
         let meta = if app.settings.meta_data.is_empty() {
@@ -322,6 +323,7 @@ impl Core {
             },
             now,
         )?;
+        self.check_user_cap(&app).await?;
         // Spec §3.5: a JWT that cannot be built (metadata the app now requires, say) is 602,
         // and nothing is stored.
         let jwt = match self.user_jwt(&app, &row, handle.as_str(), now).await {

@@ -418,6 +418,18 @@ async fn check_password_change_races_profile_edits(store: S) {
     assert_eq!(got.locale, "FR");
 }
 
+async fn check_user_count(store: S) {
+    let app = new_app(&store).await;
+    let other = new_app(&store).await;
+    assert_eq!(store.user_count(&app).await.unwrap(), 0);
+    for h in [&b"c1"[..], b"c2", b"c3"] {
+        store.user_create(&user_row(&app, h)).await.unwrap();
+    }
+    store.user_create(&user_row(&other, b"c1")).await.unwrap();
+    assert_eq!(store.user_count(&app).await.unwrap(), 3);
+    assert_eq!(store.user_count(&other).await.unwrap(), 1);
+}
+
 async fn check_user_unique_constraints(store: S) {
     let app = new_app(&store).await;
     let other_app = new_app(&store).await;
@@ -1055,6 +1067,7 @@ conformance!(
     check_apps,
     check_users,
     check_user_unique_constraints,
+    check_user_count,
     check_password_change_races_profile_edits,
     check_user_phone_and_two_factor,
     check_totp_advance_race,

@@ -142,6 +142,8 @@ pub trait UserStore: Send + Sync {
     async fn user_by_handle(&self, app_id: &str, handle_idx: &[u8]) -> StoreResult<UserRow>;
     async fn user_by_name(&self, app_id: &str, user_name_idx: &[u8]) -> StoreResult<UserRow>;
     async fn user_get(&self, app_id: &str, id: &str) -> StoreResult<UserRow>;
+    /// How many users the app has.
+    async fn user_count(&self, app_id: &str) -> StoreResult<i64>;
     // Updates write only their own columns, so concurrent calls never undo each other
     // (a profile edit racing a password change must not bring the old hash or epoch back).
 

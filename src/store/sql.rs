@@ -575,6 +575,15 @@ impl UserStore for SqlStore {
         one(r, user_from)
     }
 
+    async fn user_count(&self, app_id: &str) -> StoreResult<i64> {
+        sqlx::query("SELECT COUNT(*) AS n FROM users WHERE app_id = $1")
+            .bind(app_id)
+            .fetch_one(&self.pool)
+            .await
+            .and_then(|row| row.try_get::<i64, _>("n"))
+            .map_err(map_err)
+    }
+
     async fn user_set_password(
         &self,
         app_id: &str,
@@ -1103,9 +1112,12 @@ impl InviteStore for SqlStore {
         user: &UserRow,
     ) -> StoreResult<()> {
         let mut tx = self.pool.begin().await.map_err(map_err)?;
+        // All of the handle's invites go in one statement, locked in one order, and only if
+        // this invite is still among them: two invites taken at once cannot deadlock.
         let gone = sqlx::query(
-            "DELETE FROM invites WHERE app_id = $1 AND handle_idx = $2 AND sender_id = $3 \
-             AND code_hash = $4",
+            "DELETE FROM invites WHERE app_id = $1 AND handle_idx = $2 AND EXISTS \
+             (SELECT 1 FROM invites WHERE app_id = $1 AND handle_idx = $2 AND sender_id = $3 \
+             AND code_hash = $4)",
         )
         .bind(&invite.app_id)
         .bind(&invite.handle_idx)
@@ -1118,13 +1130,6 @@ impl InviteStore for SqlStore {
             return Err(StoreError::NotFound);
         }
         bind_user(sqlx::query(USER_INSERT), user)
-            .execute(&mut *tx)
-            .await
-            .map_err(map_err)?;
-        // The invitee is a user now: other invites to the handle are spent too.
-        sqlx::query("DELETE FROM invites WHERE app_id = $1 AND handle_idx = $2")
-            .bind(&invite.app_id)
-            .bind(&invite.handle_idx)
             .execute(&mut *tx)
             .await
             .map_err(map_err)?;

@@ -1243,6 +1243,59 @@ async fn code_mails_per_recipient_are_limited(backend: Backend) {
         .assert_true();
 }
 
+async fn max_users_caps_new_accounts(backend: Backend) {
+    let server = TestServer::on(backend);
+    let app = server.create_app("Capped", "code");
+    server.set(&app, &["maxUsers=2", "anonymousLoginEnabled=true"]);
+    sign_up(&server, &app, "u1@x.de", "pw").await;
+    // A pending signup started before the cap is reached cannot complete past it.
+    server
+        .form(
+            "/api/appuser/signup",
+            &app.header(),
+            &[("handle", "u3@x.de"), ("password", &md5_hex("pw"))],
+        )
+        .await
+        .assert_true();
+    let late_code = code_in(&server.outbox().pop().unwrap());
+    sign_up(&server, &app, "u2@x.de", "pw").await;
+    server
+        .form(
+            "/api/appuser/completeSignup",
+            &app.header(),
+            &[("handle", "u3@x.de"), ("code", &late_code)],
+        )
+        .await
+        .assert_code(407);
+    server
+        .form(
+            "/api/appuser/signup",
+            &app.header(),
+            &[("handle", "u4@x.de"), ("password", &md5_hex("pw"))],
+        )
+        .await
+        .assert_code(407);
+    server
+        .form(
+            "/api/appuser/loginAnonymous",
+            &app.header(),
+            &[("handle", "ANON_cap")],
+        )
+        .await
+        .assert_code(407);
+    // Existing users still log in; raising the cap lets the pending signup finish.
+    tokens_of(&server, &app, "u1@x.de", "pw").await;
+    server.set(&app, &["maxUsers=0"]);
+    let done = server
+        .form(
+            "/api/appuser/completeSignup",
+            &app.header(),
+            &[("handle", "u3@x.de"), ("code", &late_code)],
+        )
+        .await;
+    assert_eq!(done.status, 200, "{}", done.text);
+}
+
 on_both_backends!(
     mail_goes_over_smtp_and_a_refused_send_leaves_nothing,
     anonymous_login,
@@ -1262,4 +1315,5 @@ on_both_backends!(
     two_inviters_each_keep_their_own_invite,
     failed_logins_lock_the_account_for_everyone,
     code_mails_per_recipient_are_limited,
+    max_users_caps_new_accounts,
 );
