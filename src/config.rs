@@ -259,6 +259,7 @@ impl Settings {
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
+        const MAX_SECS: i64 = 10 * 365 * 24 * 3600;
         if self.argon2_memory_kib < 8 || self.argon2_iterations < 1 {
             return Err(ConfigError::Invalid("argon2 cost too small".into()));
         }
@@ -275,9 +276,18 @@ impl Settings {
             ("mail_send_limit", self.mail_send_limit),
             ("login_lockout_secs", self.login_lockout_secs),
         ] {
-            if v <= 0 {
-                return Err(ConfigError::Invalid(format!("{name} must be positive")));
+            // Ten years bounds every lifetime, window and limit: larger values would overflow
+            // the millisecond arithmetic of expiries.
+            if !(1..=MAX_SECS).contains(&v) {
+                return Err(ConfigError::Invalid(format!(
+                    "{name} must be between 1 and {MAX_SECS}"
+                )));
             }
+        }
+        if self.master_key.is_some() && self.master_key_file.is_some() {
+            return Err(ConfigError::Invalid(
+                "set master_key or master_key_file, not both".into(),
+            ));
         }
         if !(self.sms_base_url.starts_with("https://") || self.sms_base_url.starts_with("http://"))
         {
@@ -442,6 +452,25 @@ mod tests {
         assert!(build("request_timeout_secs = 0", &[]).is_err());
         assert!(build("sms_base_url = \"ftp://x\"", &[]).is_err());
         assert!(build("", &[("TESSERA_SMS_SEND_LIMIT", "0")]).is_err());
+        assert!(
+            build(
+                "",
+                &[("TESSERA_ACCESS_TOKEN_TTL_SECS", "9223372036854775807")]
+            )
+            .is_err(),
+            "a lifetime that overflows expiry arithmetic"
+        );
+        assert!(
+            build(
+                "",
+                &[
+                    ("TESSERA_MASTER_KEY", "a"),
+                    ("TESSERA_MASTER_KEY_FILE", "/k")
+                ]
+            )
+            .is_err(),
+            "two master keys"
+        );
     }
 
     #[test]

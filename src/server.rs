@@ -20,17 +20,26 @@ use crate::store::sql::{PoolOptions, SqlStore};
 /// Name of the generated key file inside the data directory.
 pub const MASTER_KEY_FILE: &str = "master.key";
 
+/// The master key, and the path of the key file if this call generated it.
+pub struct LoadedKey {
+    pub key: MasterKey,
+    pub generated: Option<std::path::PathBuf>,
+}
+
 /// The master key from `TESSERA_MASTER_KEY`, the file `TESSERA_MASTER_KEY_FILE` names, or
 /// the data directory (generated there with mode 0600 on first start).
-pub fn load_master_key(settings: &Settings) -> anyhow::Result<MasterKey> {
+pub fn load_master_key(settings: &Settings) -> anyhow::Result<LoadedKey> {
+    let given = |key| LoadedKey {
+        key,
+        generated: None,
+    };
     if let Some(k) = &settings.master_key {
-        return MasterKey::from_base64(k.expose_secret()).context("TESSERA_MASTER_KEY");
+        return Ok(given(
+            MasterKey::from_base64(k.expose_secret()).context("TESSERA_MASTER_KEY")?,
+        ));
     }
     if let Some(path) = &settings.master_key_file {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("reading master key file {}", path.display()))?;
-        return MasterKey::from_base64(&text)
-            .with_context(|| format!("master key file {}", path.display()));
+        return read_key_file(path).map(given);
     }
     let path = settings.data_dir.join(MASTER_KEY_FILE);
     if !path.exists() {
@@ -40,11 +49,27 @@ pub fn load_master_key(settings: &Settings) -> anyhow::Result<MasterKey> {
                 path = %path.display(),
                 "generated a new master key; back it up and keep it secret: without it the data cannot be read"
             );
-            return Ok(key);
+            return Ok(LoadedKey {
+                key,
+                generated: Some(path),
+            });
         }
     }
-    let text =
-        std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    read_key_file(&path).map(given)
+}
+
+fn read_key_file(path: &Path) -> anyhow::Result<MasterKey> {
+    use std::os::unix::fs::PermissionsExt;
+    let meta = std::fs::metadata(path)
+        .with_context(|| format!("reading master key file {}", path.display()))?;
+    if meta.permissions().mode() & 0o077 != 0 {
+        tracing::warn!(
+            path = %path.display(),
+            "the master key file is readable by other users; restrict it with chmod 600"
+        );
+    }
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading master key file {}", path.display()))?;
     MasterKey::from_base64(&text).with_context(|| format!("master key file {}", path.display()))
 }
 
@@ -82,8 +107,8 @@ fn ensure_data_dir(settings: &Settings) -> anyhow::Result<()> {
 /// Opens the database and assembles the service (used by `serve` and the CLI alike).
 pub async fn build_core(settings: &Settings, public_url: String) -> anyhow::Result<Arc<Core>> {
     ensure_data_dir(settings)?;
-    let master = load_master_key(settings)?;
-    let keyring = Keyring::new(&master)?;
+    let loaded = load_master_key(settings)?;
+    let keyring = Keyring::new(&loaded.key)?;
     let store = SqlStore::connect(
         settings.database_url.expose_secret(),
         PoolOptions {
@@ -145,7 +170,19 @@ pub async fn build_core(settings: &Settings, public_url: String) -> anyhow::Resu
         now_ms(),
     )
     .await
-    .map_err(|e| anyhow::anyhow!("starting the service: {e}"))?;
+    .map_err(|e| match &loaded.generated {
+        // A key generated just now cannot open a database that already holds data: the
+        // real key is missing. Leave no stray key file behind to confuse the next start.
+        Some(path) => {
+            let _ = std::fs::remove_file(path);
+            anyhow::anyhow!(
+                "starting the service: {e}: the database holds data sealed under another master \
+                 key; give it with TESSERA_MASTER_KEY or TESSERA_MASTER_KEY_FILE, or restore {}",
+                path.display()
+            )
+        }
+        None => anyhow::anyhow!("starting the service: {e}"),
+    })?;
     Ok(Arc::new(core))
 }
 
@@ -159,12 +196,32 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     let app = crate::http::router(core, Duration::from_secs(settings.request_timeout_secs));
     let service = tower::util::MapRequestLayer::new(crate::http::normalize_path).layer(app);
     tracing::info!(address = %bound, database = if settings.is_sqlite() { "sqlite" } else { "postgres" }, "listening");
-    axum::serve(
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let mut stopping = stop_rx.clone();
+    let server = axum::serve(
         listener,
         service.into_make_service_with_connect_info::<std::net::SocketAddr>(),
     )
-    .with_graceful_shutdown(shutdown_signal())
-    .await?;
+    .with_graceful_shutdown(async move {
+        let mut rx = stop_rx;
+        let _ = rx.wait_for(|stop| *stop).await;
+    });
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        let _ = stop_tx.send(true);
+    });
+    // In-flight requests get their deadline to finish; a client that never completes its
+    // request (headers sent a byte at a time, say) cannot hold the shutdown beyond it.
+    let grace = Duration::from_secs(settings.request_timeout_secs + 1);
+    tokio::select! {
+        served = server => served?,
+        () = async {
+            let _ = stopping.wait_for(|stop| *stop).await;
+            tokio::time::sleep(grace).await;
+        } => {
+            tracing::warn!(grace_secs = grace.as_secs(), "connections still open after the grace period; stopping anyway");
+        }
+    }
     tracing::info!("stopped");
     Ok(())
 }

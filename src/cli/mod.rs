@@ -100,6 +100,12 @@ pub enum AppCommand {
 /// Runs a non-server command; returns the process exit code.
 pub async fn run_app_command(settings: &Settings, cmd: AppCommand) -> anyhow::Result<()> {
     let public_url = settings.public_url_or(&settings.listen);
+    if settings.public_url.is_none() && settings.listen.ends_with(":0") {
+        eprintln!(
+            "tessera: warning: the listen port is 0, so URLs printed here carry no usable port; \
+             set TESSERA_PUBLIC_URL to the address clients reach"
+        );
+    }
     let core = crate::server::build_core(settings, public_url).await?;
     let now = now_ms();
     match cmd {
@@ -208,10 +214,10 @@ pub async fn run_app_command(settings: &Settings, cmd: AppCommand) -> anyhow::Re
             println!("stored template {name} ({locale}) for app {app_id}");
         }
         AppCommand::Show { app_id } => {
-            let view = core
-                .application_view(&app_id)
-                .await
-                .map_err(|e| anyhow::anyhow!("app {app_id}: {e}"))?;
+            let view = core.application_view(&app_id).await.map_err(|e| match e {
+                crate::domain::Error::AppNotFound => anyhow::anyhow!("no app with id {app_id}"),
+                e => anyhow::anyhow!("app {app_id}: {e}"),
+            })?;
             println!("{}", serde_json::to_string_pretty(&view)?);
         }
     }

@@ -59,10 +59,17 @@ pub struct NewApp {
 pub enum UpdateError {
     #[error("no app with id {0}")]
     NotFound(String),
+    // The message is the whole story; no `source`, so a chain printer does not repeat it.
     #[error("invalid setting: {0}")]
-    Invalid(#[from] SettingError),
+    Invalid(SettingError),
     #[error(transparent)]
     Domain(#[from] Error),
+}
+
+impl From<SettingError> for UpdateError {
+    fn from(e: SettingError) -> Self {
+        Self::Invalid(e)
+    }
 }
 
 impl Core {
@@ -136,6 +143,11 @@ impl Core {
             return Err(Error::SignupDisabled);
         }
         Ok(())
+    }
+
+    /// The `iss` of the app's user JWTs, as its discovery document names it.
+    pub fn issuer(&self, app_id: &str) -> String {
+        format!("{}/apps/{app_id}", self.public_url())
     }
 
     pub fn jwks_url(&self, app_id: &str) -> String {
@@ -264,14 +276,13 @@ impl Core {
     /// OpenID Provider metadata for the app (the parts that describe its tokens).
     pub async fn openid_configuration(&self, app_id: &str) -> Result<Value> {
         let _ = self.app(app_id).await?;
-        let base = self.public_url();
         Ok(json!({
-            "issuer": format!("{base}/apps/{app_id}"),
+            "issuer": self.issuer(app_id),
             "jwks_uri": self.jwks_url(app_id),
             "id_token_signing_alg_values_supported": ["RS256"],
             "subject_types_supported": ["public"],
             "response_types_supported": ["id_token"],
-            "claims_supported": ["aud", "sub", "exp", "iat", "email", "userName"],
+            "claims_supported": ["iss", "aud", "sub", "exp", "iat", "email", "userName"],
         }))
     }
 }

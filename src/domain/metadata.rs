@@ -89,6 +89,8 @@ pub fn validate(
 /// The claims of a user JWT (spec §5) before signing.
 pub struct ClaimInput<'a> {
     pub settings: &'a AppSettings,
+    /// The `iss` claim (the issuer of the app's discovery document).
+    pub issuer: &'a str,
     pub handle: &'a str,
     pub anonymous: bool,
     pub user_name: Option<&'a str>,
@@ -106,6 +108,7 @@ pub fn user_claims(input: &ClaimInput<'_>) -> Result<Map<String, Value>, Error> 
         s.user_jwt_expiration
     };
     let mut claims = Map::new();
+    claims.insert("iss".into(), Value::String(input.issuer.to_owned()));
     claims.insert("aud".into(), Value::String(s.audience().to_owned()));
     claims.insert("sub".into(), Value::String(input.handle.to_owned()));
     claims.insert("exp".into(), Value::from(input.now_secs + hours * 3600));
@@ -204,6 +207,7 @@ mod tests {
     ) -> Result<Value, Error> {
         user_claims(&ClaimInput {
             settings,
+            issuer: "http://t/apps/a",
             handle: "ann@x.de",
             anonymous,
             user_name,
@@ -220,7 +224,7 @@ mod tests {
         let c = claims(&s, json!({}), false, None).unwrap();
         assert_eq!(
             c,
-            json!({"aud": "none", "sub": "ann@x.de", "exp": 1000 + 24 * 3600, "iat": 1000, "email": "ann@x.de"})
+            json!({"iss": "http://t/apps/a", "aud": "none", "sub": "ann@x.de", "exp": 1000 + 24 * 3600, "iat": 1000, "email": "ann@x.de"})
         );
         // 0 hours means one hour.
         s.user_jwt_expiration = 0;
@@ -273,7 +277,8 @@ mod tests {
         assert_eq!(c["exp"], 1000 + 24 * 3600);
         assert_eq!(c["aud"], "none");
         assert_eq!(c["iat"], 1000);
-        assert!(c.get("nbf").is_none() && c.get("iss").is_none() && c.get("jti").is_none());
+        assert!(c.get("nbf").is_none() && c.get("jti").is_none());
+        assert_eq!(c["iss"], "http://t/apps/a");
         assert_eq!(c["ok"], "1");
     }
 

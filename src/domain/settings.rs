@@ -151,6 +151,9 @@ impl AppSettings {
             )));
         };
         let parsed = match serde_json::from_str::<Value>(value) {
+            // A text setting takes the text as typed unless it is a quoted JSON string:
+            // `realmAppId=12345` is the id "12345", not a number.
+            Ok(v) if current.is_string() && !v.is_string() => Value::String(value.to_owned()),
             Ok(v) => v,
             Err(_) if current.is_string() => Value::String(value.to_owned()),
             Err(e) => {
@@ -454,6 +457,11 @@ mod tests {
         assert!(s.set("phoneDefaultRegion", "Germany").is_err());
         assert!(s.set("googleAppName", "a:b").is_err());
         assert!(s.set("passwordMinLength", "-5").is_err());
+        assert_eq!(s.set("realmAppId", "12345").unwrap().realm_app_id, "12345");
+        assert_eq!(
+            s.set("realmAppId", "\"quoted\"").unwrap().realm_app_id,
+            "quoted"
+        );
         assert!(s.set("realmAppId", "app\nX-Injected: 1").is_err());
         for overlapping in [
             r#"[{"path":"a","fieldName":"a"},{"path":"a.b","fieldName":"b"}]"#,

@@ -31,8 +31,10 @@ impl Core {
     ) -> Result<String> {
         let metadata = self.user_metadata(user)?;
         let user_name = self.user_name(user)?;
+        let issuer = self.issuer(app.id());
         let claims = user_claims(&ClaimInput {
             settings: &app.settings,
+            issuer: &issuer,
             handle,
             anonymous: handle.contains(super::handle::ANON_MARKER),
             user_name: user_name.as_deref(),

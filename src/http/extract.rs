@@ -31,6 +31,37 @@ enum Field {
     Structured,
 }
 
+/// A JSON object's members in order; a repeated key is an error, as a repeated form field is
+/// (which of two values counts would otherwise depend on the parser).
+struct UniqueObject(Vec<(String, Value)>);
+
+impl<'de> serde::Deserialize<'de> for UniqueObject {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Members;
+        impl<'de> serde::de::Visitor<'de> for Members {
+            type Value = UniqueObject;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut m: A,
+            ) -> Result<UniqueObject, A::Error> {
+                let mut seen = std::collections::HashSet::new();
+                let mut out = Vec::new();
+                while let Some((k, v)) = m.next_entry::<String, Value>()? {
+                    if !seen.insert(k.clone()) {
+                        return Err(serde::de::Error::custom("duplicate key"));
+                    }
+                    out.push((k, v));
+                }
+                Ok(UniqueObject(out))
+            }
+        }
+        d.deserialize_map(Members)
+    }
+}
+
 /// The request's fields: the body's, or for GET routes the query string's.
 #[derive(Debug, Default)]
 pub struct Fields(HashMap<String, Field>);
@@ -48,6 +79,10 @@ impl Fields {
             {
                 v.replace_range(..1, "+");
             }
+            // Bytes that are not UTF-8 decode to U+FFFD: refused, never stored altered.
+            if k.contains('\u{FFFD}') || v.contains('\u{FFFD}') {
+                return Err(Error::InvalidData);
+            }
             if map.insert(k.into_owned(), Field::Text(v)).is_some() {
                 return Err(Error::InvalidData);
             }
@@ -56,7 +91,7 @@ impl Fields {
     }
 
     fn from_json(bytes: &[u8]) -> Result<Self, Error> {
-        let Ok(Value::Object(obj)) = serde_json::from_slice::<Value>(bytes) else {
+        let Ok(UniqueObject(obj)) = serde_json::from_slice::<UniqueObject>(bytes) else {
             return Err(Error::InvalidData);
         };
         let map = obj

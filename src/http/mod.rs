@@ -23,6 +23,7 @@ pub fn router(core: Arc<Core>, deadline: Duration) -> Router {
         .merge(cosync::router())
         .merge(well_known::router())
         .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn(move |req, next| {
             with_deadline(deadline, req, next)
         }))
@@ -33,6 +34,13 @@ pub fn router(core: Arc<Core>, deadline: Duration) -> Router {
 
 async fn not_found() -> Response {
     error::problem(StatusCode::NOT_FOUND, "no such route")
+}
+
+async fn method_not_allowed() -> Response {
+    error::problem(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "this route does not take that method",
+    )
 }
 
 /// Answers 503 when a request outlives its deadline (a database that stopped answering

@@ -81,6 +81,7 @@ impl Mailer {
                 .map_err(|_| MailError::BadAddress)?,
         );
         Message::builder()
+            .message_id(None)
             .from(from.clone())
             .to(to)
             .subject(mail.rendered.subject.clone())

@@ -241,12 +241,14 @@ pub fn map_err(e: sqlx::Error) -> StoreError {
             let msg = db.message().to_owned();
             let code = db.code().map(|c| c.into_owned()).unwrap_or_default();
             // SQLite's "database is locked"; PostgreSQL SQLSTATE classes 08 (connection),
-            // 53 (insufficient resources, e.g. too many connections) and 57 (operator
-            // intervention: shutdown, cannot connect now, statement_timeout).
+            // 53 (insufficient resources, e.g. too many connections), 57 (operator
+            // intervention: shutdown, cannot connect now, statement_timeout), 40 (deadlock,
+            // serialization failure: worth a retry), and 55000 ("database is not currently
+            // accepting connections") and 3D000 (database gone) when a connection opens.
             if msg.contains("locked")
-                || code.starts_with("08")
-                || code.starts_with("53")
-                || code.starts_with("57")
+                || ["08", "40", "53", "57"].iter().any(|c| code.starts_with(c))
+                || code == "55000"
+                || code == "3D000"
             {
                 StoreError::Unavailable(msg)
             } else {

@@ -189,6 +189,34 @@ async fn malformed_hostile_and_oversized_bodies(backend: Backend) {
         )
         .await
         .assert_code(602);
+    // Bytes that are not UTF-8, raw or percent-encoded; a JSON key given twice.
+    for body in [
+        b"handle=a\xff@x.de&password=".to_vec(),
+        b"handle=a%FF@x.de&password=".to_vec(),
+    ] {
+        let mut body = body;
+        body.extend_from_slice(pw.as_bytes());
+        server
+            .raw(reqwest::Method::POST, "/api/appuser/signup", &h, None, body)
+            .await
+            .assert_code(602);
+    }
+    server
+        .raw(
+            reqwest::Method::POST,
+            "/api/appuser/signup",
+            &h,
+            Some("application/json"),
+            format!(r#"{{"handle":"a@x.de","handle":"b@x.de","password":"{pw}"}}"#).into(),
+        )
+        .await
+        .assert_code(602);
+    // A route asked with the wrong method: 405, in the problem shape.
+    let wrong = server.get("/api/appuser/signup", &h).await;
+    assert_eq!(
+        (wrong.status, wrong.content_type.as_str()),
+        (405, "application/problem+json")
+    );
     assert!(server.outbox().is_empty(), "nothing was sent");
     // Nothing was stored: the handle signs up cleanly now.
     let v = sign_up(&server, &app, "a@x.de", "pw").await;

@@ -379,12 +379,32 @@ async fn doubled_slash_routes_and_get_application_hides_secrets(backend: Backend
     assert!(!r.text.contains("PRIVATE"));
 }
 
+async fn sigterm_and_sigint_stop_the_server_even_with_a_stalled_client(backend: Backend) {
+    use std::io::Write;
+    for signal in ["TERM", "INT"] {
+        let mut server = TestServer::start_on(backend, &[("TESSERA_REQUEST_TIMEOUT_SECS", "1")]);
+        assert_eq!(server.get("/healthz", &[]).await.status, 200);
+        // A client that sends half its headers and then nothing.
+        let addr = server.base.trim_start_matches("http://").to_owned();
+        let mut stalled = std::net::TcpStream::connect(&addr).expect("connect");
+        stalled
+            .write_all(b"POST /api/appuser/login HTTP/1.1\r\nHost: x\r\n")
+            .expect("write");
+        let status = server
+            .signal_and_wait(signal, std::time::Duration::from_secs(15))
+            .unwrap_or_else(|| panic!("SIG{signal}: still running after 15 s"));
+        assert!(status.success(), "SIG{signal}: exit status {status}");
+        drop(stalled);
+    }
+}
+
 on_both_backends!(
     healthz_and_app_list,
     signup_code_flow_with_form_json_and_bare_bodies,
     signup_flow_none_answers_tokens_and_code,
     pending_signup_blocks_login_and_a_contested_signup_keeps_no_password,
     a_resend_with_the_same_password_keeps_it,
+    sigterm_and_sigint_stop_the_server_even_with_a_stalled_client,
     wrong_codes_spend_a_budget_that_survives_resends,
     doubled_slash_routes_and_get_application_hides_secrets,
 );

@@ -238,6 +238,28 @@ pub struct TestServer {
     pub db: Option<Arc<PgSchema>>,
 }
 
+impl TestServer {
+    /// Sends `signal` (`TERM`, `INT`) and waits up to `within` for the process to exit;
+    /// `None` if it is still running then.
+    pub fn signal_and_wait(
+        &mut self,
+        signal: &str,
+        within: std::time::Duration,
+    ) -> Option<std::process::ExitStatus> {
+        let pid = self.child.id().to_string();
+        let sent = Command::new("kill").args(["-s", signal, &pid]).status();
+        assert!(sent.is_ok_and(|s| s.success()), "kill -s {signal} {pid}");
+        let deadline = std::time::Instant::now() + within;
+        while std::time::Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        None
+    }
+}
+
 impl Drop for TestServer {
     fn drop(&mut self) {
         let _ = self.child.kill();

@@ -5,10 +5,11 @@ use crate::helpers::*;
 const VERIFY: &str = r#"
 import json, sys, jwt
 token, jwks_url, aud, sub = sys.argv[1:5]
+issuer = sys.argv[5] if len(sys.argv) > 5 else None
 client = jwt.PyJWKClient(jwks_url)
 key = client.get_signing_key_from_jwt(token)
-claims = jwt.decode(token, key.key, algorithms=["RS256"], audience=aud,
-                    options={"require": ["exp", "sub", "aud", "iat"]})
+claims = jwt.decode(token, key.key, algorithms=["RS256"], audience=aud, issuer=issuer,
+                    options={"require": ["exp", "sub", "aud", "iat", "iss"]})
 assert claims["sub"] == sub, claims
 header = jwt.get_unverified_header(token)
 assert header["kid"] == key.key_id, header
@@ -43,7 +44,16 @@ async fn pyjwt_verifies_the_user_jwt_against_the_jwks_url(backend: Backend) {
     let v = sign_up(&server, &app, "pat@example.com", "pw").await;
     let jwt = v["jwt"].as_str().unwrap();
     let jwks_url = server.url(&format!("/apps/{}/.well-known/jwks.json", app.app_id));
-    let out = pyjwt(&[jwt, &jwks_url, "my-realm-app", "pat@example.com"]);
+    // The issuer comes from the discovery document, as a relying party would take it.
+    let discovery = server
+        .get(
+            &format!("/apps/{}/.well-known/openid-configuration", app.app_id),
+            &[],
+        )
+        .await
+        .json();
+    let issuer = discovery["issuer"].as_str().unwrap();
+    let out = pyjwt(&[jwt, &jwks_url, "my-realm-app", "pat@example.com", issuer]);
     assert!(
         out.status.success(),
         "PyJWT refused the token: {}",

@@ -474,3 +474,56 @@ fn start_up_gives_up_on_a_database_that_never_answers() {
     assert!(err.contains("did not answer"), "{err}");
     assert!(!err.contains("s3cret-pw"), "{err}");
 }
+
+/// An operator closes the database to new connections (`ALLOW_CONNECTIONS false`) and ends
+/// the open ones: PostgreSQL refuses with SQLSTATE 55000, which is an outage (503), not a 500.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_closed_to_connections_answers_503_and_recovers() {
+    use sqlx::Connection;
+    let Some(admin) = pg_admin_url() else {
+        return;
+    };
+    let name = format!("tclosed_{}", uuid::Uuid::new_v4().simple());
+    let run = |sql: String| {
+        let admin = admin.clone();
+        async move {
+            let mut conn = sqlx::PgConnection::connect(&admin).await.expect("admin");
+            sqlx::query(sqlx::AssertSqlSafe(sql))
+                .execute(&mut conn)
+                .await
+                .expect("admin statement");
+            let _ = conn.close().await;
+        }
+    };
+    run(format!("CREATE DATABASE {name}")).await;
+    let (base, _) = admin
+        .rsplit_once('/')
+        .expect("database in TEST_DATABASE_URL");
+    let url = format!("{base}/{name}");
+    let server = TestServer::start_node(
+        None,
+        &[
+            ("TESSERA_DATABASE_URL", &url),
+            ("TESSERA_DB_ACQUIRE_TIMEOUT_SECS", "1"),
+        ],
+    );
+    let app = server.create_app("Closed", "code");
+    let get_app = "/api/appuser/getApplication";
+    assert_eq!(server.get(get_app, &app.header()).await.status, 200);
+    run(format!("ALTER DATABASE {name} ALLOW_CONNECTIONS false")).await;
+    run(format!(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'"
+    ))
+    .await;
+    let r = server.get(get_app, &app.header()).await;
+    assert_eq!(r.status, 503, "{}", r.text);
+    assert_eq!(server.get("/readyz", &[]).await.status, 503);
+    run(format!("ALTER DATABASE {name} ALLOW_CONNECTIONS true")).await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while server.get(get_app, &app.header()).await.status != 200 {
+        assert!(Instant::now() < deadline, "node did not recover");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    drop(server);
+    run(format!("DROP DATABASE {name} WITH (FORCE)")).await;
+}
