@@ -75,6 +75,7 @@ impl Core {
             last_login: None,
             created_at: now,
             updated_at: now,
+            anonymous: new.handle.is_anonymous(),
         })
     }
 
