@@ -1,6 +1,8 @@
 //! Use cases. Each public function on [`Core`] is one protocol operation; it takes typed
 //! input and the current time (`now`, Unix milliseconds) and returns a domain result.
 
+pub mod admin;
+pub mod admin_users;
 pub mod anonymous;
 pub mod apps;
 pub mod auth;
