@@ -31,7 +31,7 @@ async fn main() -> std::process::ExitCode {
     init_tracing(settings.log_format);
     let result = match cli.command {
         Command::Serve => tessera::server::serve(settings).await,
-        Command::App(cmd) => tessera::cli::run_app_command(&settings, cmd).await,
+        other => tessera::cli::run(&settings, other).await,
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -2,6 +2,7 @@
 //! normalised (a doubled leading slash from the Swift SDK still routes, spec §1.1) and one
 //! log line each, without query strings (they carry tokens and codes).
 
+pub mod admin;
 pub mod cosync;
 pub mod error;
 pub mod extract;
@@ -19,9 +20,11 @@ use crate::domain::Core;
 
 /// All routes, with state. No request runs longer than `deadline`.
 pub fn router(core: Arc<Core>, deadline: Duration) -> Router {
+    let (admin, _api) = admin::router().split_for_parts();
     Router::new()
         .merge(cosync::router())
         .merge(well_known::router())
+        .merge(admin)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn(move |req, next| {
