@@ -56,14 +56,20 @@ impl AdminClient {
 
     /// Calls `method path` with an optional JSON body; the JSON answer (`null` for 204), or
     /// the refusal.
-    pub async fn call(&self, method: Method, path: &str, body: Option<&Value>) -> anyhow::Result<Value> {
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> anyhow::Result<Value> {
         let (status, text) = match self {
             Self::Local(router) => {
                 let mut req = Request::builder().method(method).uri(path);
                 if body.is_some() {
                     req = req.header(header::CONTENT_TYPE, "application/json");
                 }
-                let mut req = req.body(Body::from(body.map(Value::to_string).unwrap_or_default()))?;
+                let mut req =
+                    req.body(Body::from(body.map(Value::to_string).unwrap_or_default()))?;
                 req.extensions_mut().insert(LocalAdmin);
                 let res = router.clone().oneshot(req).await?;
                 let status = res.status().as_u16();
@@ -79,7 +85,10 @@ impl AdminClient {
                         .header(reqwest::header::CONTENT_TYPE, "application/json")
                         .body(b.to_string());
                 }
-                let res = req.send().await.with_context(|| format!("reaching {base}"))?;
+                let res = req
+                    .send()
+                    .await
+                    .with_context(|| format!("reaching {base}"))?;
                 let status = res.status().as_u16();
                 (status, res.text().await?)
             }

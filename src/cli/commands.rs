@@ -42,22 +42,30 @@ pub async fn run(settings: &Settings, command: Command) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Prints an answer, as JSON when asked.
+type Printer = Box<dyn Fn(&Value, bool)>;
+
 /// One API call and how to print its answer.
 struct Call {
     method: Method,
     path: String,
     body: Option<Value>,
-    print: fn(&Value, bool),
+    print: Printer,
 }
 
 type Built = anyhow::Result<Call>;
 
-fn call(method: Method, path: String, body: Option<Value>, print: fn(&Value, bool)) -> Built {
+fn call(
+    method: Method,
+    path: String,
+    body: Option<Value>,
+    print: impl Fn(&Value, bool) + 'static,
+) -> Built {
     Ok(Call {
         method,
         path,
         body,
-        print,
+        print: Box::new(print),
     })
 }
 
@@ -78,12 +86,20 @@ fn app(cmd: AppCommand) -> Built {
             };
             let body = json!({"name": name, "signupFlow": flow, "realmAppId": realm_app_id, "keyBits": key_bits.bits()});
             // Always one JSON object: scripts read appId and appToken from it.
-            call(Method::POST, format!("{API}/apps"), Some(body), print_compact)
+            call(
+                Method::POST,
+                format!("{API}/apps"),
+                Some(body),
+                print_compact,
+            )
         }
         AppCommand::List => call(Method::GET, format!("{API}/apps"), None, print_apps),
-        AppCommand::Show { app_id } => {
-            call(Method::GET, format!("{API}/apps/{}", enc(&app_id)), None, print_doc)
-        }
+        AppCommand::Show { app_id } => call(
+            Method::GET,
+            format!("{API}/apps/{}", enc(&app_id)),
+            None,
+            print_doc,
+        ),
         AppCommand::Update { app_id, set } => {
             let mut changes = Map::new();
             for s in &set {
@@ -113,7 +129,9 @@ fn app(cmd: AppCommand) -> Built {
         ),
         AppCommand::Delete { app_id, yes } => {
             if !yes {
-                anyhow::bail!("deleting app {app_id} removes all its users and data; add --yes to confirm");
+                anyhow::bail!(
+                    "deleting app {app_id} removes all its users and data; add --yes to confirm"
+                );
             }
             call(
                 Method::DELETE,
@@ -152,7 +170,12 @@ fn app(cmd: AppCommand) -> Built {
                 .with_context(|| format!("reading {}", html_file.display()))?;
             call(
                 Method::PUT,
-                format!("{API}/apps/{}/templates/{}/{}", enc(&app_id), enc(&name), enc(&locale)),
+                format!(
+                    "{API}/apps/{}/templates/{}/{}",
+                    enc(&app_id),
+                    enc(&name),
+                    enc(&locale)
+                ),
                 Some(json!({"subject": subject, "html": html, "linkText": link_text})),
                 done("stored"),
             )
@@ -170,46 +193,90 @@ async fn user_path(client: &AdminClient, r: &UserRef) -> anyhow::Result<String> 
         UserBy::UserName => format!("userName={}", enc(&r.user)),
     };
     let found = client
-        .call(Method::GET, &format!("{API}/apps/{app}/users/lookup?{query}"), None)
+        .call(
+            Method::GET,
+            &format!("{API}/apps/{app}/users/lookup?{query}"),
+            None,
+        )
         .await?;
-    let id = found["id"].as_str().context("the look-up answered no user id")?;
+    let id = found["id"]
+        .as_str()
+        .context("the look-up answered no user id")?;
     Ok(format!("{API}/apps/{app}/users/{}", enc(id)))
 }
 
 async fn user(client: &AdminClient, cmd: UserCommand) -> Built {
-    let (r, method, suffix, body, print): (UserRef, Method, &str, Option<Value>, fn(&Value, bool)) = match cmd {
-        UserCommand::List { app_id, page } => {
-            return call(
-                Method::GET,
-                format!("{API}/apps/{}/users?limit={}&offset={}", enc(&app_id), page.limit, page.offset),
-                None,
-                print_users,
-            );
-        }
-        UserCommand::Show(r) => (r, Method::GET, "", None, print_doc),
-        UserCommand::Suspend(r) => (r, Method::POST, "/suspend", None, done("suspended")),
-        UserCommand::Activate(r) => (r, Method::POST, "/activate", None, done("active")),
-        UserCommand::Delete { user, yes } => {
-            if !yes {
-                anyhow::bail!("deleting user {} cannot be undone; add --yes to confirm", user.user);
+    let (r, method, suffix, body, print): (UserRef, Method, &str, Option<Value>, Printer) =
+        match cmd {
+            UserCommand::List { app_id, page } => {
+                return call(
+                    Method::GET,
+                    format!(
+                        "{API}/apps/{}/users?limit={}&offset={}",
+                        enc(&app_id),
+                        page.limit,
+                        page.offset
+                    ),
+                    None,
+                    print_users,
+                );
             }
-            (user, Method::DELETE, "", None, done("deleted"))
-        }
-        UserCommand::SetMetadata { user, meta } => {
-            let meta: Value = serde_json::from_str(&meta).context("--meta must be a JSON object")?;
-            (user, Method::PUT, "/metadata", Some(json!({"metaData": meta})), print_doc)
-        }
-        UserCommand::ResetPassword(r) => (r, Method::POST, "/reset-password", None, done("reset code mailed")),
-        UserCommand::Disable2fa(r) => (r, Method::POST, "/disable-2fa", None, done("second factors off")),
-    };
-    call(method, format!("{}{suffix}", user_path(client, &r).await?), body, print)
+            UserCommand::Show(r) => (r, Method::GET, "", None, Box::new(print_doc)),
+            UserCommand::Suspend(r) => (r, Method::POST, "/suspend", None, done("suspended")),
+            UserCommand::Activate(r) => (r, Method::POST, "/activate", None, done("active")),
+            UserCommand::Delete { user, yes } => {
+                if !yes {
+                    anyhow::bail!(
+                        "deleting user {} cannot be undone; add --yes to confirm",
+                        user.user
+                    );
+                }
+                (user, Method::DELETE, "", None, done("deleted"))
+            }
+            UserCommand::SetMetadata { user, meta } => {
+                let meta: Value =
+                    serde_json::from_str(&meta).context("--meta must be a JSON object")?;
+                (
+                    user,
+                    Method::PUT,
+                    "/metadata",
+                    Some(json!({"metaData": meta})),
+                    Box::new(print_doc),
+                )
+            }
+            UserCommand::ResetPassword(r) => (
+                r,
+                Method::POST,
+                "/reset-password",
+                None,
+                done("reset code mailed"),
+            ),
+            UserCommand::Disable2fa(r) => (
+                r,
+                Method::POST,
+                "/disable-2fa",
+                None,
+                done("second factors off"),
+            ),
+        };
+    call(
+        method,
+        format!("{}{suffix}", user_path(client, &r).await?),
+        body,
+        print,
+    )
 }
 
 fn signup(cmd: SignupCommand) -> Built {
     match cmd {
         SignupCommand::List { app_id, page } => call(
             Method::GET,
-            format!("{API}/apps/{}/signups?limit={}&offset={}", enc(&app_id), page.limit, page.offset),
+            format!(
+                "{API}/apps/{}/signups?limit={}&offset={}",
+                enc(&app_id),
+                page.limit,
+                page.offset
+            ),
             None,
             print_signups,
         ),
@@ -221,7 +288,11 @@ fn signup(cmd: SignupCommand) -> Built {
         ),
         SignupCommand::Remove { app_id, handle } => call(
             Method::DELETE,
-            format!("{API}/apps/{}/signups?handle={}", enc(&app_id), enc(&handle)),
+            format!(
+                "{API}/apps/{}/signups?handle={}",
+                enc(&app_id),
+                enc(&handle)
+            ),
             None,
             done("removed"),
         ),
@@ -232,7 +303,12 @@ fn invite(cmd: InviteCommand) -> Built {
     match cmd {
         InviteCommand::List { app_id, page } => call(
             Method::GET,
-            format!("{API}/apps/{}/invites?limit={}&offset={}", enc(&app_id), page.limit, page.offset),
+            format!(
+                "{API}/apps/{}/invites?limit={}&offset={}",
+                enc(&app_id),
+                page.limit,
+                page.offset
+            ),
             None,
             print_invites,
         ),
@@ -244,8 +320,14 @@ fn invite(cmd: InviteCommand) -> Built {
             locale,
         } => {
             if let Some(f) = file {
-                let text = std::fs::read_to_string(&f).with_context(|| format!("reading {}", f.display()))?;
-                handles.extend(text.lines().map(str::trim).filter(|l| !l.is_empty()).map(str::to_owned));
+                let text = std::fs::read_to_string(&f)
+                    .with_context(|| format!("reading {}", f.display()))?;
+                handles.extend(
+                    text.lines()
+                        .map(str::trim)
+                        .filter(|l| !l.is_empty())
+                        .map(str::to_owned),
+                );
             }
             if handles.is_empty() {
                 anyhow::bail!("give --handle (repeatable) or --file");
@@ -272,7 +354,11 @@ fn invite(cmd: InviteCommand) -> Built {
         ),
         InviteCommand::Remove { app_id, handle } => call(
             Method::DELETE,
-            format!("{API}/apps/{}/invites?handle={}", enc(&app_id), enc(&handle)),
+            format!(
+                "{API}/apps/{}/invites?handle={}",
+                enc(&app_id),
+                enc(&handle)
+            ),
             None,
             print_doc,
         ),
@@ -290,7 +376,12 @@ fn audit(cmd: AuditCommand) -> Built {
         page,
     } = cmd;
     let mut q = form_urlencoded::Serializer::new(String::new());
-    for (k, v) in [("appId", app), ("userId", user), ("action", action), ("outcome", outcome)] {
+    for (k, v) in [
+        ("appId", app),
+        ("userId", user),
+        ("action", action),
+        ("outcome", outcome),
+    ] {
         if let Some(v) = v {
             q.append_pair(k, &v);
         }
@@ -302,7 +393,12 @@ fn audit(cmd: AuditCommand) -> Built {
     }
     q.append_pair("limit", &page.limit.to_string());
     q.append_pair("offset", &page.offset.to_string());
-    call(Method::GET, format!("{API}/audit?{}", q.finish()), None, print_audit)
+    call(
+        Method::GET,
+        format!("{API}/audit?{}", q.finish()),
+        None,
+        print_audit,
+    )
 }
 
 fn admin(cmd: AdminCommand) -> Built {
@@ -329,20 +425,8 @@ fn admin(cmd: AdminCommand) -> Built {
 
 // Printing: JSON on request, otherwise tables and short lines.
 
-fn done(word: &'static str) -> fn(&Value, bool) {
-    // A plain function per word keeps `Call` free of closures.
-    match word {
-        "suspended" => |v, j| say(v, j, "suspended"),
-        "active" => |v, j| say(v, j, "active"),
-        "deleted" => |v, j| say(v, j, "deleted"),
-        "stored" => |v, j| say(v, j, "stored"),
-        "revoked" => |v, j| say(v, j, "revoked"),
-        "removed" => |v, j| say(v, j, "removed"),
-        "new code mailed" => |v, j| say(v, j, "new code mailed"),
-        "reset code mailed" => |v, j| say(v, j, "reset code mailed"),
-        "second factors off" => |v, j| say(v, j, "second factors off"),
-        _ => |v, j| say(v, j, "done"),
-    }
+fn done(word: &'static str) -> Printer {
+    Box::new(move |v, j| say(v, j, word))
 }
 
 fn say(_: &Value, json: bool, word: &str) {
@@ -383,12 +467,24 @@ fn table(v: &Value, json: bool, key: &str, columns: &[(&str, &str)]) {
     let rows = v.get(key).and_then(Value::as_array).unwrap_or(&empty);
     let cells: Vec<Vec<String>> = rows
         .iter()
-        .map(|r| columns.iter().map(|(_, field)| text(&pointer(r, field))).collect())
+        .map(|r| {
+            columns
+                .iter()
+                .map(|(_, field)| text(&pointer(r, field)))
+                .collect()
+        })
         .collect();
     let widths: Vec<usize> = columns
         .iter()
         .enumerate()
-        .map(|(i, (h, _))| cells.iter().map(|c| c[i].chars().count()).chain([h.len()]).max().unwrap_or(0))
+        .map(|(i, (h, _))| {
+            cells
+                .iter()
+                .map(|c| c[i].chars().count())
+                .chain([h.len()])
+                .max()
+                .unwrap_or(0)
+        })
         .collect();
     let line = |parts: Vec<String>| {
         let padded: Vec<String> = parts
@@ -411,35 +507,115 @@ fn pointer(v: &Value, field: &str) -> Value {
 }
 
 fn print_apps(v: &Value, j: bool) {
-    table(v, j, "apps", &[("APP ID", "appId"), ("STATUS", "status"), ("FLOW", "signupFlow"), ("USERS", "stats.users"), ("NAME", "name")]);
+    table(
+        v,
+        j,
+        "apps",
+        &[
+            ("APP ID", "appId"),
+            ("STATUS", "status"),
+            ("FLOW", "signupFlow"),
+            ("USERS", "stats.users"),
+            ("NAME", "name"),
+        ],
+    );
 }
 
 fn print_users(v: &Value, j: bool) {
-    table(v, j, "users", &[("USER ID", "id"), ("HANDLE", "handle"), ("USER NAME", "userName"), ("STATUS", "status"), ("CREATED", "createdAt")]);
+    table(
+        v,
+        j,
+        "users",
+        &[
+            ("USER ID", "id"),
+            ("HANDLE", "handle"),
+            ("USER NAME", "userName"),
+            ("STATUS", "status"),
+            ("CREATED", "createdAt"),
+        ],
+    );
 }
 
 fn print_signups(v: &Value, j: bool) {
-    table(v, j, "signups", &[("HANDLE", "handle"), ("LOCALE", "locale"), ("CONTESTED", "contested"), ("EXPIRES", "expiresAt")]);
+    table(
+        v,
+        j,
+        "signups",
+        &[
+            ("HANDLE", "handle"),
+            ("LOCALE", "locale"),
+            ("CONTESTED", "contested"),
+            ("EXPIRES", "expiresAt"),
+        ],
+    );
 }
 
 fn print_invites(v: &Value, j: bool) {
-    table(v, j, "invites", &[("HANDLE", "handle"), ("SENDER", "senderHandle"), ("EXPIRES", "expiresAt")]);
+    table(
+        v,
+        j,
+        "invites",
+        &[
+            ("HANDLE", "handle"),
+            ("SENDER", "senderHandle"),
+            ("EXPIRES", "expiresAt"),
+        ],
+    );
 }
 
 fn print_invite_results(v: &Value, j: bool) {
-    table(v, j, "results", &[("HANDLE", "handle"), ("OK", "ok"), ("ERROR", "error")]);
+    table(
+        v,
+        j,
+        "results",
+        &[("HANDLE", "handle"), ("OK", "ok"), ("ERROR", "error")],
+    );
 }
 
 fn print_templates(v: &Value, j: bool) {
-    table(v, j, "templates", &[("NAME", "name"), ("LOCALE", "locale"), ("SUBJECT", "subject")]);
+    table(
+        v,
+        j,
+        "templates",
+        &[
+            ("NAME", "name"),
+            ("LOCALE", "locale"),
+            ("SUBJECT", "subject"),
+        ],
+    );
 }
 
 fn print_audit(v: &Value, j: bool) {
-    table(v, j, "events", &[("AT", "at"), ("ACTION", "action"), ("OUTCOME", "outcome"), ("APP", "appId"), ("USER", "userId"), ("IP", "ip"), ("DETAIL", "detail")]);
+    table(
+        v,
+        j,
+        "events",
+        &[
+            ("AT", "at"),
+            ("ACTION", "action"),
+            ("OUTCOME", "outcome"),
+            ("APP", "appId"),
+            ("USER", "userId"),
+            ("IP", "ip"),
+            ("DETAIL", "detail"),
+        ],
+    );
 }
 
 fn print_tokens(v: &Value, j: bool) {
-    table(v, j, "tokens", &[("ID", "id"), ("NAME", "name"), ("CREATED", "createdAt"), ("EXPIRES", "expiresAt"), ("REVOKED", "revokedAt"), ("LAST USED", "lastUsedAt")]);
+    table(
+        v,
+        j,
+        "tokens",
+        &[
+            ("ID", "id"),
+            ("NAME", "name"),
+            ("CREATED", "createdAt"),
+            ("EXPIRES", "expiresAt"),
+            ("REVOKED", "revokedAt"),
+            ("LAST USED", "lastUsedAt"),
+        ],
+    );
 }
 
 fn print_token(v: &Value, j: bool) {

@@ -32,7 +32,13 @@ pub struct Target {
     #[arg(long, global = true, env = "TESSERA_ADMIN_URL", value_name = "URL")]
     pub server: Option<String>,
     /// Admin token for --server.
-    #[arg(long, global = true, env = "TESSERA_ADMIN_TOKEN", value_name = "TOKEN", hide_env_values = true)]
+    #[arg(
+        long,
+        global = true,
+        env = "TESSERA_ADMIN_TOKEN",
+        value_name = "TOKEN",
+        hide_env_values = true
+    )]
     pub token: Option<String>,
     /// Print JSON instead of tables.
     #[arg(long, global = true)]

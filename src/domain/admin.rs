@@ -119,10 +119,14 @@ impl Core {
     ) -> AdminResult<CreatedAdminToken> {
         let name = name.trim();
         if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
-            return Err(AdminError::Invalid("name must be 1-100 printable characters".into()));
+            return Err(AdminError::Invalid(
+                "name must be 1-100 printable characters".into(),
+            ));
         }
         if ttl_secs.is_some_and(|t| !(1..=10 * 365 * 86_400).contains(&t)) {
-            return Err(AdminError::Invalid("expiry must be 1 second to 10 years".into()));
+            return Err(AdminError::Invalid(
+                "expiry must be 1 second to 10 years".into(),
+            ));
         }
         let id = random::row_id();
         let secret = data_encoding::BASE64URL_NOPAD.encode(&random::bytes::<32>()?);
@@ -198,7 +202,9 @@ impl Core {
     pub async fn admin_app(&self, app_id: &str) -> AdminResult<App> {
         match self.app(app_id).await {
             Ok(app) => Ok(app),
-            Err(Error::AppNotFound) => Err(AdminError::NotFound(format!("no app with id {app_id}"))),
+            Err(Error::AppNotFound) => {
+                Err(AdminError::NotFound(format!("no app with id {app_id}")))
+            }
             Err(e) => Err(e.into()),
         }
     }
@@ -240,16 +246,29 @@ impl Core {
         caller: &AdminCaller,
         now: i64,
     ) -> AdminResult<()> {
-        let status = if active { STATUS_ACTIVE } else { STATUS_INACTIVE };
+        let status = if active {
+            STATUS_ACTIVE
+        } else {
+            STATUS_INACTIVE
+        };
         self.update_app(app_id, &[("status".into(), status.into())], now)
             .await?;
-        let action = if active { "admin.app.activate" } else { "admin.app.suspend" };
+        let action = if active {
+            "admin.app.activate"
+        } else {
+            "admin.app.suspend"
+        };
         self.admin_audit(Some(app_id), None, action, caller, None, now)
             .await;
         Ok(())
     }
 
-    pub async fn delete_app(&self, app_id: &str, caller: &AdminCaller, now: i64) -> AdminResult<()> {
+    pub async fn delete_app(
+        &self,
+        app_id: &str,
+        caller: &AdminCaller,
+        now: i64,
+    ) -> AdminResult<()> {
         match self.store.app_delete(app_id).await {
             Ok(()) => {}
             Err(StoreError::NotFound) => {
@@ -289,8 +308,15 @@ impl Core {
             created_at: now,
         };
         self.store.app_key_rotate(&row, PUBLISHED_KEYS).await?;
-        self.admin_audit(Some(app_id), None, "admin.app.rotate_key", caller, Some(&kid), now)
-            .await;
+        self.admin_audit(
+            Some(app_id),
+            None,
+            "admin.app.rotate_key",
+            caller,
+            Some(&kid),
+            now,
+        )
+        .await;
         Ok(json!({"kid": kid, "publicKey": key.public.pem(), "jwksUrl": self.jwks_url(app_id)}))
     }
 

@@ -57,7 +57,10 @@ impl Core {
         if let Some(obj) = doc.as_object_mut() {
             obj.insert("id".into(), Value::String(user.id.clone()));
             obj.insert("anonymous".into(), Value::Bool(user.anonymous));
-            obj.insert("hasPassword".into(), Value::Bool(user.password_hash.is_some()));
+            obj.insert(
+                "hasPassword".into(),
+                Value::Bool(user.password_hash.is_some()),
+            );
         }
         Ok(doc)
     }
@@ -93,7 +96,11 @@ impl Core {
         self.store
             .user_set_status(app.id(), &user.id, status, now)
             .await?;
-        let action = if active { "admin.user.activate" } else { "admin.user.suspend" };
+        let action = if active {
+            "admin.user.activate"
+        } else {
+            "admin.user.suspend"
+        };
         self.admin_audit(Some(app_id), Some(&user.id), action, caller, None, now)
             .await;
         Ok(())
@@ -112,8 +119,15 @@ impl Core {
         self.store
             .attempt_clear_suffix(&format!("{}:{}", app.id(), hex::encode(&user.handle_idx)))
             .await?;
-        self.admin_audit(Some(app_id), Some(&user.id), "admin.user.delete", caller, None, now)
-            .await;
+        self.admin_audit(
+            Some(app_id),
+            Some(&user.id),
+            "admin.user.delete",
+            caller,
+            None,
+            now,
+        )
+        .await;
         Ok(())
     }
 
@@ -141,8 +155,15 @@ impl Core {
             }
             Err(e) => return Err(e.into()),
         }
-        self.admin_audit(Some(app_id), Some(&id), "admin.user.metadata", caller, None, now)
-            .await;
+        self.admin_audit(
+            Some(app_id),
+            Some(&id),
+            "admin.user.metadata",
+            caller,
+            None,
+            now,
+        )
+        .await;
         let user = self.admin_user(&app, &UserKey::Id(id)).await?;
         self.admin_user_doc(&app, &user)
     }
@@ -167,8 +188,15 @@ impl Core {
             }
             Err(e) => return Err(e.into()),
         }
-        self.admin_audit(Some(app_id), Some(&user.id), "admin.user.reset_password", caller, None, now)
-            .await;
+        self.admin_audit(
+            Some(app_id),
+            Some(&user.id),
+            "admin.user.reset_password",
+            caller,
+            None,
+            now,
+        )
+        .await;
         Ok(())
     }
 
@@ -190,8 +218,15 @@ impl Core {
         self.store
             .user_set_two_factor(app.id(), &user.id, &change, now)
             .await?;
-        self.admin_audit(Some(app_id), Some(&user.id), "admin.user.disable_2fa", caller, None, now)
-            .await;
+        self.admin_audit(
+            Some(app_id),
+            Some(&user.id),
+            "admin.user.disable_2fa",
+            caller,
+            None,
+            now,
+        )
+        .await;
         Ok(())
     }
 
@@ -242,8 +277,15 @@ impl Core {
         self.store.signup_upsert(&pending, &same).await?;
         let sent = if app.settings.signup_flow == SignupFlow::Link {
             let link = self.signup_link(&app, &handle, &code, now)?;
-            self.send_mail(&app, "signUpLink", &pending.locale, handle.as_str(), &code, &link)
-                .await
+            self.send_mail(
+                &app,
+                "signUpLink",
+                &pending.locale,
+                handle.as_str(),
+                &code,
+                &link,
+            )
+            .await
         } else {
             self.send_mail(&app, "signUp", &pending.locale, handle.as_str(), &code, "")
                 .await
@@ -264,8 +306,16 @@ impl Core {
         let app = self.admin_app(app_id).await?;
         let handle = Handle::parse(handle).map_err(|_| invalid("not a valid handle"))?;
         let idx = self.handle_index(app.id(), &handle);
-        if self.store.signup_get(app.id(), &idx).await.found()?.is_none() {
-            return Err(AdminError::NotFound("no pending signup for that handle".into()));
+        if self
+            .store
+            .signup_get(app.id(), &idx)
+            .await
+            .found()?
+            .is_none()
+        {
+            return Err(AdminError::NotFound(
+                "no pending signup for that handle".into(),
+            ));
         }
         self.store.signup_delete(app.id(), &idx).await?;
         self.admin_audit(Some(app_id), None, "admin.signup.remove", caller, None, now)
@@ -313,7 +363,9 @@ impl Core {
                 Ok(()) => (true, None),
                 Err(e) => (false, Some(e.to_string())),
             };
-            results.push(json!({"handle": inv.handle.trim().to_lowercase(), "ok": ok, "error": error}));
+            results.push(
+                json!({"handle": inv.handle.trim().to_lowercase(), "ok": ok, "error": error}),
+            );
         }
         let made = results.iter().filter(|r| r["ok"] == true).count();
         self.admin_audit(
@@ -334,7 +386,9 @@ impl Core {
             return Err(invalid("anonymous handles cannot be invited"));
         }
         if self.find_user(app.id(), &handle).await?.is_some() {
-            return Err(AdminError::Conflict("the handle is already registered".into()));
+            return Err(AdminError::Conflict(
+                "the handle is already registered".into(),
+            ));
         }
         let meta = match &inv.meta_data {
             Some(m) if !app.settings.meta_data_invite.is_empty() => {
@@ -349,7 +403,11 @@ impl Core {
             }
             _ => Map::new(),
         };
-        let locale = inv.locale.clone().unwrap_or_else(|| "EN".into()).to_uppercase();
+        let locale = inv
+            .locale
+            .clone()
+            .unwrap_or_else(|| "EN".into())
+            .to_uppercase();
         if !app.settings.locales.contains(&locale) {
             return Err(invalid("locale is not one of the app's"));
         }
@@ -377,12 +435,15 @@ impl Core {
         let idx = self.handle_index(app.id(), &handle);
         let invites = self.store.invites_for(app.id(), &idx).await?;
         if invites.is_empty() {
-            return Err(AdminError::NotFound("no pending invite for that handle".into()));
+            return Err(AdminError::NotFound(
+                "no pending invite for that handle".into(),
+            ));
         }
         for invite in &invites {
             let mut payload = self.invite_payload(invite)?;
             payload.handle = handle.as_str().to_owned();
-            self.send_invite(&app, &invite.sender_id, &payload, now).await?;
+            self.send_invite(&app, &invite.sender_id, &payload, now)
+                .await?;
         }
         self.admin_audit(Some(app_id), None, "admin.invite.resend", caller, None, now)
             .await;
@@ -402,7 +463,9 @@ impl Core {
         let idx = self.handle_index(app.id(), &handle);
         let invites = self.store.invites_for(app.id(), &idx).await?;
         if invites.is_empty() {
-            return Err(AdminError::NotFound("no pending invite for that handle".into()));
+            return Err(AdminError::NotFound(
+                "no pending invite for that handle".into(),
+            ));
         }
         for invite in &invites {
             self.store

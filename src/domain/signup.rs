@@ -259,7 +259,13 @@ impl Core {
         Ok(SignupOutcome::Sent)
     }
 
-    pub(super) fn signup_link(&self, app: &App, handle: &Handle, code: &str, now: i64) -> Result<String> {
+    pub(super) fn signup_link(
+        &self,
+        app: &App,
+        handle: &Handle,
+        code: &str,
+        now: i64,
+    ) -> Result<String> {
         let query: String = form_urlencoded::Serializer::new(String::new())
             .append_pair("appToken", &self.app_token(app.id(), now)?)
             .append_pair("handle", handle.as_str())

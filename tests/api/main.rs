@@ -8,6 +8,7 @@ mod helpers;
 mod sms_sink;
 mod smtp;
 
+mod admin;
 mod at_rest;
 mod bad_input;
 mod flow;

@@ -64,8 +64,15 @@ async fn create_token(
     let now = now_ms();
     let ttl = body.expires_in_days.map(|d| d.saturating_mul(86_400));
     let created = core.create_admin_token(&body.name, ttl, now).await?;
-    core.admin_audit(None, None, "admin.token.create", &caller, Some(&created.id), now)
-        .await;
+    core.admin_audit(
+        None,
+        None,
+        "admin.token.create",
+        &caller,
+        Some(&created.id),
+        now,
+    )
+    .await;
     reply(StatusCode::CREATED, json!(created))
 }
 
@@ -80,8 +87,15 @@ async fn revoke_token(
 ) -> AdminAnswer {
     let now = now_ms();
     core.revoke_admin_token(&token_id, now).await?;
-    core.admin_audit(None, None, "admin.token.revoke", &caller, Some(&token_id), now)
-        .await;
+    core.admin_audit(
+        None,
+        None,
+        "admin.token.revoke",
+        &caller,
+        Some(&token_id),
+        now,
+    )
+    .await;
     no_content()
 }
 
@@ -135,7 +149,9 @@ async fn create_app(
         "code" => SignupFlow::Code,
         "link" => SignupFlow::Link,
         "none" => SignupFlow::None,
-        _ => return Err(AdminError::Invalid("signupFlow must be code, link or none".into()).into()),
+        _ => {
+            return Err(AdminError::Invalid("signupFlow must be code, link or none".into()).into());
+        }
     };
     let settings = AppSettings {
         signup_flow: flow,
@@ -159,12 +175,21 @@ async fn create_app(
     {
         Ok(c) => c,
         Err(crate::domain::Error::InvalidData) => {
-            return Err(AdminError::Invalid("name must be 1-200 printable characters".into()).into());
+            return Err(
+                AdminError::Invalid("name must be 1-200 printable characters".into()).into(),
+            );
         }
         Err(e) => return Err(e.into()),
     };
-    core.admin_audit(Some(&created.app_id), None, "admin.app.create", &caller, None, now)
-        .await;
+    core.admin_audit(
+        Some(&created.app_id),
+        None,
+        "admin.app.create",
+        &caller,
+        None,
+        now,
+    )
+    .await;
     reply(StatusCode::CREATED, json!(created))
 }
 
@@ -172,7 +197,11 @@ async fn create_app(
     params(("app_id" = String, Path)), security(("admin_token" = [])),
     responses((status = 200, description = "Settings, status, keys, which secrets are set, counts", body = Object),
               (status = 404, description = "No such app")))]
-async fn show_app(State(core): State<Arc<Core>>, _: Admin, Path(app_id): Path<String>) -> AdminAnswer {
+async fn show_app(
+    State(core): State<Arc<Core>>,
+    _: Admin,
+    Path(app_id): Path<String>,
+) -> AdminAnswer {
     ok(core.admin_app_view(&app_id).await?)
 }
 
@@ -190,7 +219,9 @@ async fn update_app(
     Body(body): Body<Map<String, Value>>,
 ) -> AdminAnswer {
     if body.contains_key("status") {
-        return Err(AdminError::Invalid("use the suspend and activate routes for status".into()).into());
+        return Err(
+            AdminError::Invalid("use the suspend and activate routes for status".into()).into(),
+        );
     }
     let changes: Vec<(String, String)> = body
         .into_iter()
@@ -202,7 +233,9 @@ async fn update_app(
             (k, text)
         })
         .collect();
-    ok(core.admin_update_app(&app_id, &changes, &caller, now_ms()).await?)
+    ok(core
+        .admin_update_app(&app_id, &changes, &caller, now_ms())
+        .await?)
 }
 
 #[utoipa::path(delete, path = "/admin/v1/apps/{app_id}", tag = "admin",
@@ -227,7 +260,8 @@ async fn suspend_app(
     Admin(caller): Admin,
     Path(app_id): Path<String>,
 ) -> AdminAnswer {
-    core.set_app_active(&app_id, false, &caller, now_ms()).await?;
+    core.set_app_active(&app_id, false, &caller, now_ms())
+        .await?;
     no_content()
 }
 
@@ -239,7 +273,8 @@ async fn activate_app(
     Admin(caller): Admin,
     Path(app_id): Path<String>,
 ) -> AdminAnswer {
-    core.set_app_active(&app_id, true, &caller, now_ms()).await?;
+    core.set_app_active(&app_id, true, &caller, now_ms())
+        .await?;
     no_content()
 }
 
@@ -265,7 +300,8 @@ async fn rotate_key(
     let bits = key_bits(body.key_bits)?;
     reply(
         StatusCode::CREATED,
-        core.rotate_app_key(&app_id, bits, &caller, now_ms()).await?,
+        core.rotate_app_key(&app_id, bits, &caller, now_ms())
+            .await?,
     )
 }
 
@@ -273,7 +309,11 @@ async fn rotate_key(
     params(("app_id" = String, Path)), security(("admin_token" = [])),
     responses((status = 200, description = "users, anonymousUsers, pendingSignups, invites", body = Object),
               (status = 404, description = "No such app")))]
-async fn app_stats(State(core): State<Arc<Core>>, _: Admin, Path(app_id): Path<String>) -> AdminAnswer {
+async fn app_stats(
+    State(core): State<Arc<Core>>,
+    _: Admin,
+    Path(app_id): Path<String>,
+) -> AdminAnswer {
     ok(core.app_stats(&app_id).await?)
 }
 
@@ -341,8 +381,15 @@ async fn put_template(
         }
         Err(e) => return Err(e.into()),
     }
-    core.admin_audit(Some(&app_id), None, "admin.template.put", &caller, Some(&format!("{name}/{locale}")), now)
-        .await;
+    core.admin_audit(
+        Some(&app_id),
+        None,
+        "admin.template.put",
+        &caller,
+        Some(&format!("{name}/{locale}")),
+        now,
+    )
+    .await;
     no_content()
 }
 
@@ -368,7 +415,11 @@ pub struct AuditQuery {
 #[utoipa::path(get, path = "/admin/v1/audit", tag = "admin", params(AuditQuery),
     security(("admin_token" = [])),
     responses((status = 200, description = "Audit events", body = Object)))]
-async fn audit(State(core): State<Arc<Core>>, _: Admin, Query(q): Query<AuditQuery>) -> AdminAnswer {
+async fn audit(
+    State(core): State<Arc<Core>>,
+    _: Admin,
+    Query(q): Query<AuditQuery>,
+) -> AdminAnswer {
     let page = PageQuery {
         limit: q.limit,
         offset: q.offset,

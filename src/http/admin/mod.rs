@@ -37,7 +37,10 @@ pub struct Admin(pub AdminCaller);
 impl FromRequestParts<Arc<Core>> for Admin {
     type Rejection = AdminFailure;
 
-    async fn from_request_parts(parts: &mut Parts, core: &Arc<Core>) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        core: &Arc<Core>,
+    ) -> Result<Self, Self::Rejection> {
         if parts.extensions.get::<LocalAdmin>().is_some() {
             return Ok(Self(AdminCaller::Local));
         }
@@ -142,7 +145,10 @@ pub struct Query<T>(pub T);
 impl<T: DeserializeOwned + Send> FromRequestParts<Arc<Core>> for Query<T> {
     type Rejection = Response;
 
-    async fn from_request_parts(parts: &mut Parts, core: &Arc<Core>) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        core: &Arc<Core>,
+    ) -> Result<Self, Self::Rejection> {
         match axum::extract::Query::<T>::from_request_parts(parts, core).await {
             Ok(axum::extract::Query(v)) => Ok(Self(v)),
             Err(e) => Err(problem(

@@ -67,7 +67,11 @@ async fn find_user(
     let key = match (q.handle, q.user_name) {
         (Some(h), None) => UserKey::Handle(h),
         (None, Some(n)) => UserKey::UserName(n),
-        _ => return Err(AdminError::Invalid("give exactly one of handle and userName".into()).into()),
+        _ => {
+            return Err(
+                AdminError::Invalid("give exactly one of handle and userName".into()).into(),
+            );
+        }
     };
     ok(core.admin_find_user(&app_id, &key).await?)
 }
@@ -147,7 +151,13 @@ async fn set_metadata(
     Body(body): Body<MetadataBody>,
 ) -> AdminAnswer {
     ok(core
-        .admin_set_user_metadata(&app_id, &UserKey::Id(user_id), &body.meta_data, &caller, now_ms())
+        .admin_set_user_metadata(
+            &app_id,
+            &UserKey::Id(user_id),
+            &body.meta_data,
+            &caller,
+            now_ms(),
+        )
         .await?)
 }
 
@@ -261,7 +271,9 @@ async fn create_invites(
     Path(app_id): Path<String>,
     Body(body): Body<InvitesBody>,
 ) -> AdminAnswer {
-    ok(json!({ "results": core.admin_create_invites(&app_id, &body.invites, &caller, now_ms()).await? }))
+    ok(
+        json!({ "results": core.admin_create_invites(&app_id, &body.invites, &caller, now_ms()).await? }),
+    )
 }
 
 #[utoipa::path(post, path = "/admin/v1/apps/{app_id}/invites/resend", tag = "admin",
@@ -295,4 +307,3 @@ async fn remove_invites(
         .await?;
     ok(json!({ "removed": n }))
 }
-
