@@ -10,6 +10,8 @@ pub mod crypto;
 pub mod domain;
 /// The only module that imports axum: routes, extractors, wire errors.
 pub mod http;
+/// Prometheus metrics of the service.
+pub mod metrics;
 /// Outgoing mail (SMTP or outbox directory) and message templates.
 pub mod notify;
 /// Builds the state and router, binds, and shuts down gracefully.

@@ -65,6 +65,7 @@ pub struct Core {
     pub public_url: RwLock<String>,
     /// Parsed app signing keys by `kid`; a `kid` names one key forever, so entries never go stale.
     signers: RwLock<HashMap<String, Arc<RsaSigner>>>,
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 impl std::fmt::Debug for Core {
@@ -118,6 +119,7 @@ impl Core {
             policy,
             public_url: RwLock::new(public_url),
             signers: RwLock::new(HashMap::new()),
+            metrics: Arc::new(crate::metrics::Metrics::new()),
         })
     }
 

@@ -414,6 +414,8 @@ pub trait AdminStore: Send + Sync {
 #[async_trait]
 pub trait HealthStore: Send + Sync {
     async fn ping(&self) -> StoreResult<()>;
+    /// Connections in the pool, and how many of them are idle.
+    fn pool_stats(&self) -> (u32, usize);
 }
 
 /// Everything the domain needs from storage.

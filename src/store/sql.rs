@@ -1019,6 +1019,10 @@ impl HealthStore for SqlStore {
             .map_err(map_err)?;
         Ok(())
     }
+
+    fn pool_stats(&self) -> (u32, usize) {
+        (self.pool.size(), self.pool.num_idle())
+    }
 }
 
 #[async_trait]

@@ -14,5 +14,6 @@ mod bad_input;
 mod flow;
 mod jwt;
 mod multi_node;
+mod operations;
 mod protocol;
 mod two_factor;

@@ -162,7 +162,7 @@ async fn set_metadata(
 }
 
 /// Mails the user a password-reset code. No password is ever mailed.
-#[utoipa::path(post, path = "/admin/v1/apps/{app_id}/users/{user_id}/reset-password", tag = "admin",
+#[utoipa::path(post, path = "/admin/v1/apps/{app_id}/users/{user_id}/reset-password", tag = "admin", operation_id = "admin_reset_password",
     params(("app_id" = String, Path), ("user_id" = String, Path)), security(("admin_token" = [])),
     responses((status = 204, description = "The reset code was mailed"),
               (status = 404, description = "No such user or app"),
