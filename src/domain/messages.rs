@@ -71,6 +71,8 @@ impl Core {
                 to: to.to_owned(),
                 rendered,
                 kind: name,
+                from: Some(app.settings.email_extension_sender_email.clone())
+                    .filter(|f| !f.is_empty()),
             })
             .await
             .map_err(|e| match e {

@@ -578,6 +578,16 @@ async fn users_signups_and_invites(backend: Backend) {
         .await
         .assert_true();
     let first_code = code_in(&server.outbox().pop().unwrap());
+    // The app's own sender address (validated) goes on its mails from now on.
+    let sender = |v: &str| {
+        api.send(
+            reqwest::Method::PATCH,
+            &base,
+            Some(json!({"emailExtensionSenderEmail": v})),
+        )
+    };
+    problem(&sender("\"x\" <a@b.de>").await, 422);
+    assert_eq!(sender("hello@people.example").await.status, 200);
     let signups = api.get(&format!("{base}/signups")).await;
     assert_eq!(signups["signups"][0]["handle"], "pend@x.de");
     assert_eq!(
@@ -589,7 +599,13 @@ async fn users_signups_and_invites(backend: Backend) {
         .status,
         204
     );
-    let second_code = code_in(&server.outbox().pop().unwrap());
+    let resent = server.outbox().pop().unwrap();
+    assert!(
+        resent.contains("From: Tessera <hello@people.example>")
+            || resent.contains("<hello@people.example>"),
+        "{resent}"
+    );
+    let second_code = code_in(&resent);
     if first_code != second_code {
         server
             .form(
