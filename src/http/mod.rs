@@ -101,6 +101,12 @@ async fn log_request(State(core): State<Arc<Core>>, mut req: Request, next: Next
         .map(str::to_owned)
         .unwrap_or_else(|| uuid::Uuid::now_v7().simple().to_string());
     let log = Arc::new(extract::RequestLog::default());
+    // Admin routes name the app in their path.
+    if let Some(i) = route.split('/').position(|s| s == "{app_id}")
+        && let Some(app_id) = req.uri().path().split('/').nth(i)
+    {
+        let _ = log.app_id.set(app_id.chars().take(64).collect());
+    }
     req.extensions_mut().insert(log.clone());
     let mut res = next.run(req).await;
     let status = res.status().as_u16();
