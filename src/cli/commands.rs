@@ -28,6 +28,10 @@ pub async fn run(settings: &Settings, command: Command) -> anyhow::Result<()> {
     let client = AdminClient::new(settings, target.server.clone(), target.token.clone()).await?;
     let call = match command {
         Command::Serve => anyhow::bail!("serve is not an admin command"),
+        Command::App {
+            cmd: AppCommand::Update { app_id, set },
+            ..
+        } => app_update(&client, &app_id, &set).await?,
         Command::App { cmd, .. } => app(cmd)?,
         Command::User { cmd, .. } => user(&client, cmd).await?,
         Command::Signup { cmd, .. } => signup(cmd)?,
@@ -39,6 +43,13 @@ pub async fn run(settings: &Settings, command: Command) -> anyhow::Result<()> {
         .call(call.method, &call.path, call.body.as_ref())
         .await?;
     (call.print)(&answer, target.json);
+    // A bulk call that partly failed is a failure for scripts.
+    if let Some(results) = answer.get("results").and_then(Value::as_array) {
+        let failed = results.iter().filter(|r| r["ok"] != true).count();
+        if failed > 0 {
+            anyhow::bail!("{failed} of {} failed", results.len());
+        }
+    }
     Ok(())
 }
 
@@ -101,19 +112,7 @@ fn app(cmd: AppCommand) -> Built {
             print_doc,
         ),
         AppCommand::Update { app_id, set } => {
-            let mut changes = Map::new();
-            for s in &set {
-                let (k, v) = s
-                    .split_once('=')
-                    .with_context(|| format!("--set {s:?}: expected NAME=VALUE"))?;
-                changes.insert(k.trim().to_owned(), Value::String(v.to_owned()));
-            }
-            call(
-                Method::PATCH,
-                format!("{API}/apps/{}", enc(&app_id)),
-                Some(Value::Object(changes)),
-                print_doc,
-            )
+            anyhow::bail!("internal: app update {app_id} {set:?} goes through app_update")
         }
         AppCommand::Suspend { app_id } => call(
             Method::POST,
@@ -183,11 +182,37 @@ fn app(cmd: AppCommand) -> Built {
     }
 }
 
+/// `app update --set NAME=VALUE`: each VALUE gets its setting's JSON type, read from the app's
+/// current settings. Text settings take the text as typed (`realmAppId=12345` is the text
+/// "12345"; a quoted JSON string also works); the others take JSON.
+async fn app_update(client: &AdminClient, app_id: &str, set: &[String]) -> Built {
+    let path = format!("{API}/apps/{}", enc(app_id));
+    let current = client.call(Method::GET, &path, None).await?;
+    let mut changes = Map::new();
+    for s in set {
+        let (name, text) = s
+            .split_once('=')
+            .with_context(|| format!("--set {s:?}: expected NAME=VALUE"))?;
+        let name = name.trim();
+        let is_text = current.get(name).is_none_or(Value::is_string);
+        let value = match serde_json::from_str::<Value>(text) {
+            Ok(Value::String(quoted)) => Value::String(quoted),
+            Ok(_) | Err(_) if is_text => Value::String(text.to_owned()),
+            Ok(v) => v,
+            Err(e) => anyhow::bail!("--set {name}: the value is not valid JSON: {e}"),
+        };
+        changes.insert(name.to_owned(), value);
+    }
+    call(Method::PATCH, path, Some(Value::Object(changes)), print_doc)
+}
+
 /// The API path of a user: by id directly; by handle or user name through the look-up
 /// route, whose answer gives the id.
 async fn user_path(client: &AdminClient, r: &UserRef) -> anyhow::Result<String> {
     let app = enc(&r.app_id);
     let query = match r.by {
+        // Ids never contain `@`: an e-mail given as an id is meant as a handle.
+        UserBy::Id if r.user.contains('@') => format!("handle={}", enc(&r.user)),
         UserBy::Id => return Ok(format!("{API}/apps/{app}/users/{}", enc(&r.user))),
         UserBy::Handle => format!("handle={}", enc(&r.user)),
         UserBy::UserName => format!("userName={}", enc(&r.user)),

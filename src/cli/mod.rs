@@ -144,7 +144,7 @@ pub enum AppCommand {
         #[arg(long = "set", value_name = "NAME=VALUE", required = true)]
         set: Vec<String>,
     },
-    /// Suspend an app (every route answers 402).
+    /// Suspend an app (its CosyncJWT routes answer 402; getApplication shows the status).
     Suspend { app_id: String },
     /// Reactivate a suspended app.
     Activate { app_id: String },
@@ -188,7 +188,7 @@ pub enum AppCommand {
 #[derive(Debug, Clone, Args)]
 pub struct UserRef {
     pub app_id: String,
-    /// The user's id (see `user list`), or with --by handle / user-name the handle or name.
+    /// The user's id (see `user list`), a handle (anything with `@`), or with --by the kind.
     pub user: String,
     #[arg(long, value_enum, default_value = "id")]
     pub by: UserBy,

@@ -251,7 +251,7 @@ impl Core {
         } else {
             STATUS_INACTIVE
         };
-        self.update_app(app_id, &[("status".into(), status.into())], now)
+        self.update_app(app_id, &[("status".into(), Value::from(status))], now)
             .await?;
         let action = if active {
             "admin.app.activate"
@@ -324,7 +324,7 @@ impl Core {
     pub async fn admin_update_app(
         &self,
         app_id: &str,
-        changes: &[(String, String)],
+        changes: &[(String, Value)],
         caller: &AdminCaller,
         now: i64,
     ) -> AdminResult<Value> {

@@ -165,12 +165,13 @@ impl Core {
             .collect()
     }
 
-    /// Applies `NAME=VALUE` changes atomically (all or none). `name` and `status` are
-    /// columns; everything else is a setting of spec §6.
+    /// Applies changes atomically (all or none), each value with its setting's own JSON type
+    /// (text for `name`, `status` and the secrets). `name` and `status` are columns;
+    /// everything else is a setting of spec §6.
     pub async fn update_app(
         &self,
         app_id: &str,
-        changes: &[(String, String)],
+        changes: &[(String, Value)],
         now: i64,
     ) -> Result<App, UpdateError> {
         let mut app = match self.app(app_id).await {
@@ -180,17 +181,22 @@ impl Core {
         };
         let mut secrets = None;
         for (name, value) in changes {
+            let text = || {
+                value
+                    .as_str()
+                    .ok_or_else(|| SettingError(format!("{name}: expected text")))
+            };
             match name.as_str() {
                 n if SECRET_SETTINGS.contains(&n) => {
                     if secrets.is_none() {
                         secrets = Some(self.app_secrets(&app)?);
                     }
                     if let Some(s) = secrets.as_mut() {
-                        s.set(n, value)?;
+                        s.set(n, text()?)?;
                     }
                 }
                 "name" => {
-                    let v = value.trim();
+                    let v = text()?.trim();
                     if v.is_empty() || v.chars().count() > 200 || v.chars().any(char::is_control) {
                         return Err(
                             SettingError("name must be 1-200 printable characters".into()).into(),
@@ -199,16 +205,16 @@ impl Core {
                     app.row.name = v.to_owned();
                 }
                 "status" => {
-                    if ![STATUS_ACTIVE, STATUS_INACTIVE, STATUS_MIGRATED].contains(&value.as_str())
-                    {
+                    let value = text()?;
+                    if ![STATUS_ACTIVE, STATUS_INACTIVE, STATUS_MIGRATED].contains(&value) {
                         return Err(SettingError(
                             "status must be active, inactive or migrated".into(),
                         )
                         .into());
                     }
-                    app.row.status = value.clone();
+                    app.row.status = value.to_owned();
                 }
-                _ => app.settings = app.settings.set(name, value)?,
+                _ => app.settings = app.settings.set_value(name, value.clone())?,
             }
         }
         if let Some(s) = secrets {

@@ -71,6 +71,8 @@ impl From<StoreError> for Error {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::Unavailable(m) => Error::Unavailable(m),
+            StoreError::Invalid => Error::InvalidData,
+            StoreError::Gone => Error::AppNotFound,
             other => Error::Internal(other.to_string()),
         }
     }

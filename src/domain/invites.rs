@@ -70,7 +70,9 @@ impl Core {
         let invitee = Handle::parse(handle)?;
         if invitee.is_anonymous()
             || sender_user_id.chars().count() > 256
-            || sender_user_id.chars().any(char::is_control)
+            || sender_user_id
+                .chars()
+                .any(|c| c.is_control() || super::handle::invisible(c))
         {
             return Err(Error::InvalidData);
         }

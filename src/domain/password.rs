@@ -46,6 +46,14 @@ impl Core {
                 Err(Error::AccountNotFound)
             };
         }
+        // A suspended account gets no reset code: the reset would not let it in anyway.
+        if user.status != super::users::USER_ACTIVE {
+            return if private {
+                Ok(())
+            } else {
+                Err(Error::UserSuspended)
+            };
+        }
         self.spend_mail_budget(app_id, &user.handle_idx, now)
             .await?;
         let code = random::six_digit_code()?;

@@ -25,7 +25,7 @@ pub enum DeleteProof {
 impl Core {
     /// `{"available": bool}`; names that could never be set are reported unavailable.
     pub async fn user_name_available(&self, session: &Session, name: &str) -> Result<bool> {
-        let app = self.app(&session.app_id).await?;
+        let app = self.active_app(&session.app_id).await?;
         if !app.settings.user_names_enabled {
             return Err(Error::UserNameLoginDisabled);
         }
@@ -169,7 +169,7 @@ impl Core {
             return Err(Error::InvalidData);
         };
         let handle = Handle::parse(&handle)?;
-        let app = self.app(&session.app_id).await?;
+        let app = self.active_app(&session.app_id).await?;
         if !handle.has_at() && !handle.is_anonymous() && !app.settings.user_names_enabled {
             return Err(Error::UserNameLoginDisabled);
         }

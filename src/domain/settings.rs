@@ -146,40 +146,79 @@ impl AppSettings {
         serde_json::to_string(self).unwrap_or_else(|_| "{}".into())
     }
 
-    /// Applies `name=value`: `value` is JSON where the setting is structured (or a bare
-    /// string for text settings). Unknown names and wrong types are refused.
+    /// Applies `name=value` as typed on a command line: `value` is JSON where the setting is
+    /// structured, the text itself for text settings (`realmAppId=12345` is the id "12345").
     pub fn set(&self, name: &str, value: &str) -> Result<Self, SettingError> {
-        let mut doc = serde_json::to_value(self).map_err(|e| SettingError(e.to_string()))?;
-        let Some(obj) = doc.as_object_mut() else {
-            return Err(SettingError("settings are not an object".into()));
-        };
-        let Some(current) = obj.get(name) else {
-            let known: Vec<&String> = obj.keys().collect();
-            return Err(SettingError(format!(
-                "unknown setting {name:?}; known: {known:?}"
-            )));
-        };
+        let text_setting = self.current(name)?.is_string();
         let parsed = match serde_json::from_str::<Value>(value) {
-            // A text setting takes the text as typed unless it is a quoted JSON string:
-            // `realmAppId=12345` is the id "12345", not a number.
-            Ok(v) if current.is_string() && !v.is_string() => Value::String(value.to_owned()),
+            Ok(v) if text_setting && !v.is_string() => Value::String(value.to_owned()),
             Ok(v) => v,
-            Err(_) if current.is_string() => Value::String(value.to_owned()),
+            Err(_) if text_setting => Value::String(value.to_owned()),
             Err(e) => {
                 return Err(SettingError(format!(
                     "{name}: value is not valid JSON: {e}"
                 )));
             }
         };
-        obj.insert(name.to_owned(), parsed);
-        let next: Self =
-            serde_json::from_value(doc).map_err(|e| SettingError(format!("{name}: {e}")))?;
+        self.set_value(name, parsed)
+    }
+
+    /// Applies `name` = `value` with the setting's own JSON type: a wrong type is refused.
+    pub fn set_value(&self, name: &str, value: Value) -> Result<Self, SettingError> {
+        self.current(name)?;
+        let mut doc = serde_json::to_value(self).map_err(|e| SettingError(e.to_string()))?;
+        if let Some(obj) = doc.as_object_mut() {
+            obj.insert(name.to_owned(), value);
+        }
+        let next: Self = serde_json::from_value(doc).map_err(|e| {
+            // serde quotes offending values; keep the reason, not the value.
+            let reason = e.to_string();
+            let reason = reason.split('"').next().unwrap_or("").trim_end();
+            SettingError(format!("{name}: {reason}"))
+        })?;
         next.validate()?;
         Ok(next)
     }
 
+    /// The current value of a known setting; unknown names are refused with the list.
+    fn current(&self, name: &str) -> Result<Value, SettingError> {
+        let doc = serde_json::to_value(self).map_err(|e| SettingError(e.to_string()))?;
+        match doc.get(name) {
+            Some(v) => Ok(v.clone()),
+            None => {
+                let mut known: Vec<&str> = doc
+                    .as_object()
+                    .map(|o| o.keys().map(String::as_str).collect())
+                    .unwrap_or_default();
+                known.extend([
+                    "name",
+                    "TWILIOAccountSid",
+                    "TWILIOToken",
+                    "TWILIOPhoneNumber",
+                ]);
+                known.sort_unstable();
+                Err(SettingError(format!(
+                    "unknown setting {name:?}; known: {}",
+                    known.join(", ")
+                )))
+            }
+        }
+    }
+
     /// Rules that keep the app usable and its tokens valid.
     pub fn validate(&self) -> Result<(), SettingError> {
+        // Every text in the settings is shown to clients (getApplication): printable and
+        // of a sane length.
+        let doc = serde_json::to_value(self).map_err(|e| SettingError(e.to_string()))?;
+        if let Some(obj) = doc.as_object() {
+            for (name, v) in obj {
+                if !texts_are_clean(v) {
+                    return Err(SettingError(format!(
+                        "{name}: text must be printable and at most 2000 characters"
+                    )));
+                }
+            }
+        }
         if !self.locales.iter().any(|l| l == "EN") {
             return Err(SettingError("locales must contain EN".into()));
         }
@@ -392,6 +431,17 @@ fn validate_claim_owner(kind: &str, f: &MetaField) -> Result<(), SettingError> {
         )));
     }
     Ok(())
+}
+
+fn texts_are_clean(v: &Value) -> bool {
+    match v {
+        Value::String(s) => s.chars().count() <= 2000 && !s.chars().any(char::is_control),
+        Value::Array(a) => a.iter().all(texts_are_clean),
+        Value::Object(o) => o
+            .iter()
+            .all(|(k, v)| texts_are_clean(&Value::String(k.clone())) && texts_are_clean(v)),
+        _ => true,
+    }
 }
 
 /// `scheme://host[:port]`, nothing more (an origin as browsers send it).

@@ -49,6 +49,38 @@ impl Modify for Credentials {
             "admin_token",
             SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
         );
+        // Answers every admin route can give, documented once here rather than on each.
+        for item in api.paths.paths.values_mut() {
+            for op in [
+                &mut item.get,
+                &mut item.post,
+                &mut item.put,
+                &mut item.patch,
+                &mut item.delete,
+            ]
+            .into_iter()
+            .flatten()
+            {
+                if !op
+                    .tags
+                    .as_ref()
+                    .is_some_and(|t| t.iter().any(|t| t == "admin"))
+                {
+                    continue;
+                }
+                for (status, why) in [
+                    ("400", "A body or query that is not what the route takes"),
+                    ("401", "No admin token, or not a valid one"),
+                    ("403", "A revoked or expired admin token"),
+                    ("503", "The database is unavailable"),
+                ] {
+                    op.responses
+                        .responses
+                        .entry(status.to_owned())
+                        .or_insert_with(|| utoipa::openapi::Response::new(why).into());
+                }
+            }
+        }
     }
 }
 

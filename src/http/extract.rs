@@ -62,6 +62,13 @@ impl<'de> serde::Deserialize<'de> for UniqueObject {
     }
 }
 
+/// Whether a JSON object names a key twice at its top level (serde keeps the last silently).
+pub fn repeats_a_key(bytes: &[u8]) -> bool {
+    serde_json::from_slice::<UniqueObject>(bytes)
+        .err()
+        .is_some_and(|e| e.to_string().starts_with("duplicate key"))
+}
+
 /// The request's fields: the body's, or for GET routes the query string's.
 #[derive(Debug, Default)]
 pub struct Fields(HashMap<String, Field>);
@@ -125,6 +132,19 @@ impl Fields {
             Some(Field::Structured) => return Err(Error::InvalidData),
         };
         if value.len() > limit {
+            return Err(Error::InvalidData);
+        }
+        // No field of the protocol has a use for control or invisible characters (metaData's
+        // JSON text may hold line breaks and tabs between its tokens). Surrounding whitespace,
+        // tabs included, is trimmed where values are normalised.
+        let hostile = |c: char| {
+            if name == "metaData" {
+                c.is_control() && !matches!(c, '\n' | '\r' | '\t')
+            } else {
+                c.is_control() || crate::domain::handle::invisible(c)
+            }
+        };
+        if value.trim().chars().any(hostile) {
             return Err(Error::InvalidData);
         }
         Ok(Some(value).filter(|v| !v.is_empty()))

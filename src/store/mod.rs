@@ -20,6 +20,12 @@ pub enum StoreError {
     /// The database cannot be reached right now.
     #[error("database unavailable: {0}")]
     Unavailable(String),
+    /// The database refused a value (a NUL byte in text, for PostgreSQL).
+    #[error("value refused by the database")]
+    Invalid,
+    /// The row a write hangs on is gone (its app was deleted meanwhile).
+    #[error("the parent row is gone")]
+    Gone,
     #[error("database error: {0}")]
     Other(String),
 }

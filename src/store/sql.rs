@@ -163,7 +163,8 @@ impl SqlStore {
                         use sqlx::Executor;
                         conn.execute(
                             "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; \
-                             PRAGMA busy_timeout=10000; PRAGMA foreign_keys=ON;",
+                             PRAGMA busy_timeout=10000; PRAGMA foreign_keys=ON; \
+                             PRAGMA secure_delete=ON;",
                         )
                         .await?;
                         Ok(())
@@ -240,6 +241,11 @@ pub fn map_err(e: sqlx::Error) -> StoreError {
         sqlx::Error::RowNotFound => StoreError::NotFound,
         sqlx::Error::Database(db) if db.is_unique_violation() => {
             StoreError::Conflict(conflict_name(db.constraint(), db.message()))
+        }
+        sqlx::Error::Database(db) if db.is_foreign_key_violation() => StoreError::Gone,
+        // PostgreSQL text cannot hold NUL (22021) or characters it cannot convert (22P05).
+        sqlx::Error::Database(db) if db.code().is_some_and(|c| c == "22021" || c == "22P05") => {
+            StoreError::Invalid
         }
         sqlx::Error::Io(_)
         | sqlx::Error::PoolTimedOut
@@ -1382,16 +1388,18 @@ impl AdminStore for SqlStore {
         .execute(&mut *tx)
         .await
         .map_err(map_err)?;
-        // Only the newest `keep` keys stay published.
+        // The new key and the newest `keep - 1` others stay published. The new key is never
+        // among the retired, whatever its timestamp: rotations racing each other commit in
+        // any order, and the last one to commit is the one that signs.
         let published = sqlx::query(
-            "SELECT kid FROM app_keys WHERE app_id = $1 AND status IN ('active', 'retiring') \
+            "SELECT kid FROM app_keys WHERE app_id = $1 AND status = 'retiring' \
              ORDER BY created_at DESC, kid DESC",
         )
         .bind(&key.app_id)
         .fetch_all(&mut *tx)
         .await
         .map_err(map_err)?;
-        for row in published.iter().skip(keep) {
+        for row in published.iter().skip(keep.saturating_sub(1)) {
             let kid: String = row.try_get("kid").map_err(map_err)?;
             sqlx::query("UPDATE app_keys SET status = 'retired' WHERE kid = $1")
                 .bind(kid)

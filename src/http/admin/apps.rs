@@ -223,16 +223,7 @@ async fn update_app(
             AdminError::Invalid("use the suspend and activate routes for status".into()).into(),
         );
     }
-    let changes: Vec<(String, String)> = body
-        .into_iter()
-        .map(|(k, v)| {
-            let text = match v {
-                Value::String(s) => s,
-                other => other.to_string(),
-            };
-            (k, text)
-        })
-        .collect();
+    let changes: Vec<(String, Value)> = body.into_iter().collect();
     ok(core
         .admin_update_app(&app_id, &changes, &caller, now_ms())
         .await?)
@@ -251,7 +242,7 @@ async fn delete_app(
     no_content()
 }
 
-/// Suspends the app: every CosyncJWT route answers 402 until it is activated.
+/// Suspends the app: its CosyncJWT routes answer 402 (getApplication reports the status) until it is activated.
 #[utoipa::path(post, path = "/admin/v1/apps/{app_id}/suspend", tag = "admin",
     params(("app_id" = String, Path)), security(("admin_token" = [])),
     responses((status = 204, description = "Suspended"), (status = 404, description = "No such app")))]
@@ -295,9 +286,9 @@ async fn rotate_key(
     State(core): State<Arc<Core>>,
     Admin(caller): Admin,
     Path(app_id): Path<String>,
-    Body(body): Body<RotateBody>,
+    Body(body): Body<Option<RotateBody>>,
 ) -> AdminAnswer {
-    let bits = key_bits(body.key_bits)?;
+    let bits = key_bits(body.and_then(|b| b.key_bits))?;
     reply(
         StatusCode::CREATED,
         core.rotate_app_key(&app_id, bits, &caller, now_ms())
@@ -407,7 +398,10 @@ pub struct AuditQuery {
     from: Option<i64>,
     /// Unix milliseconds, inclusive.
     to: Option<i64>,
+    /// 1 to 1000, default 50.
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<i64>,
+    #[param(minimum = 0)]
     offset: Option<i64>,
 }
 

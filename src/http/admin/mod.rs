@@ -5,7 +5,6 @@
 mod apps;
 mod users;
 
-use axum::extract::rejection::JsonRejection;
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode, header};
@@ -48,12 +47,34 @@ impl FromRequestParts<Arc<Core>> for Admin {
             .headers
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .map(str::trim)
+            .and_then(|v| v.split_once(' '))
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+            .map(|(_, token)| token.trim())
             .filter(|t| !t.is_empty())
             .ok_or(AdminFailure(AdminError::Unauthenticated))?;
-        let id = core.verify_admin_token(presented, now_ms()).await?;
-        Ok(Self(AdminCaller::Token(id)))
+        let now = now_ms();
+        match core.verify_admin_token(presented, now).await {
+            Ok(id) => Ok(Self(AdminCaller::Token(id))),
+            Err(e) => {
+                let ip = parts
+                    .extensions
+                    .get::<super::limits::ClientIp>()
+                    .map(|c| c.0.to_string());
+                core.audit(
+                    crate::domain::Audit {
+                        app_id: None,
+                        user_id: None,
+                        action: "admin.auth",
+                        outcome: "denied",
+                        ip: ip.as_deref(),
+                        detail: Some(&e.to_string()),
+                    },
+                    now,
+                )
+                .await;
+                Err(e.into())
+            }
+        }
     }
 }
 
@@ -113,30 +134,61 @@ pub fn no_content() -> AdminAnswer {
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-/// A JSON body whose every rejection (not JSON, wrong shape, unknown field) is a problem
-/// document (400), never axum's plain-text default.
+/// A JSON body whose every rejection (not JSON, a repeated key, wrong shape, unknown field) is
+/// a problem document, never axum's plain-text default, and never echoes a value it was sent.
+/// An empty body reads as `T::default()` where the route allows one (`Body<Option<T>>`).
 pub struct Body<T>(pub T);
 
 impl<T: DeserializeOwned> FromRequest<Arc<Core>> for Body<T> {
     type Rejection = Response;
 
     async fn from_request(req: Request, core: &Arc<Core>) -> Result<Self, Self::Rejection> {
-        match axum::Json::<T>::from_request(req, core).await {
-            Ok(axum::Json(v)) => Ok(Self(v)),
-            Err(rejection) => Err(json_rejection(&rejection)),
+        let json = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|ct| {
+                ct.trim_start()
+                    .to_ascii_lowercase()
+                    .starts_with("application/json")
+            });
+        let bytes = match axum::body::Bytes::from_request(req, core).await {
+            Ok(b) => b,
+            Err(e) => {
+                return Err(problem(
+                    e.status(),
+                    "the body could not be read (at most 2 MB)",
+                ));
+            }
+        };
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return serde_json::from_value(Value::Null)
+                .map(Self)
+                .map_err(|_| problem(StatusCode::BAD_REQUEST, "a JSON body is required"));
         }
+        if !json {
+            return Err(problem(
+                StatusCode::BAD_REQUEST,
+                "the body must be application/json",
+            ));
+        }
+        if super::extract::repeats_a_key(&bytes) {
+            return Err(problem(StatusCode::BAD_REQUEST, "the body repeats a key"));
+        }
+        serde_json::from_slice(&bytes).map(Self).map_err(|e| {
+            // serde quotes offending values; say what is wrong and where, not the value.
+            let reason = e.to_string();
+            let reason = reason.split('"').next().unwrap_or("").trim_end();
+            problem(
+                StatusCode::BAD_REQUEST,
+                &format!(
+                    "the body does not fit: {reason} (line {}, column {})",
+                    e.line(),
+                    e.column()
+                ),
+            )
+        })
     }
-}
-
-fn json_rejection(r: &JsonRejection) -> Response {
-    let detail = match r {
-        JsonRejection::MissingJsonContentType(_) => "the body must be application/json".into(),
-        JsonRejection::JsonSyntaxError(_) => "the body is not valid JSON".into(),
-        // serde's message names the field and what was expected; it never echoes values.
-        JsonRejection::JsonDataError(e) => format!("the body does not fit: {}", e.body_text()),
-        _ => "the body could not be read".into(),
-    };
-    problem(StatusCode::BAD_REQUEST, &detail)
 }
 
 /// Query strings that do not parse are problem documents too.
@@ -165,8 +217,10 @@ impl<T: DeserializeOwned + Send> FromRequestParts<Arc<Core>> for Query<T> {
 #[into_params(parameter_in = Query)]
 pub struct PageQuery {
     /// 1 to 1000, default 50.
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<i64>,
     /// Default 0.
+    #[param(minimum = 0)]
     pub offset: Option<i64>,
 }
 

@@ -112,7 +112,7 @@ async fn confirm_page(State(core): State<Arc<Core>>, req: CosyncRequest) -> Answ
     let token = req.fields.required("appToken")?;
     let handle = req.fields.required("handle")?;
     let code = parse_code(&req.fields.required("code")?)?;
-    let app = core.app(app_id).await?;
+    let app = core.active_app(app_id).await?;
     let action = format!(
         "{}/api/appuser/completeSignup?appToken={}",
         core.public_url(),
