@@ -63,6 +63,9 @@ pub struct Core {
     pub public_url: RwLock<String>,
     /// Parsed app signing keys by `kid`; a `kid` names one key forever, so entries never go stale.
     signers: RwLock<HashMap<String, Arc<RsaSigner>>>,
+    /// Public keys of the CosyncJWT server Tessera replaced: its app-tokens stay valid
+    /// (`migrate::legacy`).
+    pub legacy_app_keys: RwLock<Vec<crate::crypto::keys::RsaPublic>>,
 }
 
 impl std::fmt::Debug for Core {
@@ -116,6 +119,7 @@ impl Core {
             policy,
             public_url: RwLock::new(public_url),
             signers: RwLock::new(HashMap::new()),
+            legacy_app_keys: RwLock::new(Vec::new()),
         })
     }
 

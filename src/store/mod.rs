@@ -2,6 +2,7 @@
 //! that serves both SQLite and PostgreSQL. Rows hold sealed values and blind indexes only;
 //! sealing and opening happen in the domain.
 
+pub mod migration;
 pub mod sql;
 
 #[cfg(test)]
@@ -362,6 +363,7 @@ pub trait Store:
     + TemplateStore
     + AuditStore
     + HealthStore
+    + migration::MigrationStore
 {
 }
 
@@ -376,5 +378,6 @@ impl<T> Store for T where
         + TemplateStore
         + AuditStore
         + HealthStore
+        + migration::MigrationStore
 {
 }

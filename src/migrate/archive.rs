@@ -1,0 +1,1 @@
+//! Tessera's own app archive (placeholder).
