@@ -8,10 +8,10 @@ pub mod config;
 pub mod crypto;
 /// Use cases and validated newtypes; knows nothing about HTTP or SQL.
 pub mod domain;
-/// Import from CosyncJWT and Tessera archives, export, legacy server keys, master key rotation.
-pub mod migrate;
 /// The only module that imports axum: routes, extractors, wire errors.
 pub mod http;
+/// Import from CosyncJWT and Tessera archives, export, legacy server keys, master key rotation.
+pub mod migrate;
 /// Outgoing mail (SMTP or outbox directory) and message templates.
 pub mod notify;
 /// Builds the state and router, binds, and shuts down gracefully.

@@ -32,6 +32,9 @@ async fn main() -> std::process::ExitCode {
     let result = match cli.command {
         Command::Serve => tessera::server::serve(settings).await,
         Command::App(cmd) => tessera::cli::run_app_command(&settings, cmd).await,
+        Command::Keys(cmd) => tessera::cli::keys::run(&settings, cmd).await,
+        Command::Import(cmd) => tessera::cli::import::run_import(&settings, cmd).await,
+        Command::Export(args) => tessera::cli::import::run_export(&settings, args).await,
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

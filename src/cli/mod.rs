@@ -1,6 +1,9 @@
 //! The command line: `serve`, and admin commands that call the domain directly on the
 //! configured database (safe while a server runs on the same data directory).
 
+pub mod import;
+pub mod keys;
+
 use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
@@ -32,6 +35,14 @@ pub enum Command {
     /// Manage apps.
     #[command(subcommand)]
     App(AppCommand),
+    /// Master key generation and rotation; the old CosyncJWT server key.
+    #[command(subcommand)]
+    Keys(keys::KeysCommand),
+    /// Import an app: a CosyncJWT export, or an archive from `tessera export`.
+    #[command(subcommand)]
+    Import(import::ImportCommand),
+    /// Write an app (keys, settings, users with hashes) to a passphrase-sealed archive.
+    Export(import::ExportArgs),
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]

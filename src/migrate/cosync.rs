@@ -72,7 +72,10 @@ pub fn read_files(
     }
     for name in FILES {
         if !files.contains_key(name) {
-            report.warn(Where::none(name), "file not in the export; nothing of it imported".into());
+            report.warn(
+                Where::none(name),
+                "file not in the export; nothing of it imported".into(),
+            );
         }
     }
     if !files.contains_key(APP_FILE) {
@@ -92,7 +95,10 @@ fn read_zip(
     let file = std::fs::File::open(path)
         .map_err(|e| ImportError::Input(format!("{}: {e}", path.display())))?;
     let mut zip = zip::ZipArchive::new(file).map_err(|e| {
-        ImportError::Input(format!("{}: not a readable zip archive: {e}", path.display()))
+        ImportError::Input(format!(
+            "{}: not a readable zip archive: {e}",
+            path.display()
+        ))
     })?;
     if zip.len() > MAX_ZIP_ENTRIES {
         return Err(ImportError::Input(format!(
@@ -118,7 +124,10 @@ fn read_zip(
         {
             report.warn(
                 Where::none(&format!("zip entry {}", i + 1)),
-                format!("refused: unsafe path {:?}", raw_name.escape_debug().to_string()),
+                format!(
+                    "refused: unsafe path {:?}",
+                    raw_name.escape_debug().to_string()
+                ),
             );
             continue;
         }
@@ -142,7 +151,9 @@ fn read_zip(
             return Err(ImportError::Input(format!("{name} is larger than 512 MiB")));
         }
         if files.insert(name, bytes).is_some() {
-            return Err(ImportError::Input(format!("{name} appears twice in the archive")));
+            return Err(ImportError::Input(format!(
+                "{name} appears twice in the archive"
+            )));
         }
     }
     Ok(())
@@ -223,10 +234,13 @@ fn check_record(
             if value.is_empty() {
                 continue;
             }
-            return Err(format!("more fields than the header names (field {})", i + 1));
+            return Err(format!(
+                "more fields than the header names (field {})",
+                i + 1
+            ));
         };
-        let text = std::str::from_utf8(value)
-            .map_err(|_| format!("field {name} is not valid UTF-8"))?;
+        let text =
+            std::str::from_utf8(value).map_err(|_| format!("field {name} is not valid UTF-8"))?;
         let limit = if big.contains(&name.as_str()) {
             MAX_TEMPLATE_BYTES
         } else {
@@ -241,7 +255,9 @@ fn check_record(
         if text.contains('\0') {
             return Err(format!("field {name} contains a NUL character"));
         }
-        fields.entry(name.clone()).or_insert_with(|| text.to_owned());
+        fields
+            .entry(name.clone())
+            .or_insert_with(|| text.to_owned());
     }
     Ok(fields)
 }
@@ -249,8 +265,7 @@ fn check_record(
 /// Values a spreadsheet would run as a formula (CSV injection); refused where they would
 /// become an identity (handle, user name).
 fn formula_like(s: &str) -> bool {
-    s.trim_start()
-        .starts_with(['=', '+', '-', '@', '\t', '\r'])
+    s.trim_start().starts_with(['=', '+', '-', '@', '\t', '\r'])
 }
 
 fn parse_bool(s: &str) -> Option<bool> {
@@ -314,7 +329,12 @@ pub fn plan(
 ) -> Result<Plan, ImportError> {
     let empty = Vec::new();
     let file = |n: &str| files.get(n).unwrap_or(&empty);
-    let app_rows = rows(APP_FILE, file(APP_FILE), report, &["appPrivateKey", "appPublicKey"]);
+    let app_rows = rows(
+        APP_FILE,
+        file(APP_FILE),
+        report,
+        &["appPrivateKey", "appPublicKey"],
+    );
     let users = rows(USER_FILE, file(USER_FILE), report, &[]);
     let app = plan_app(&app_rows, &users, options, report, now)?;
     let locales = app.settings.locales.clone();
@@ -345,7 +365,7 @@ pub fn plan(
     })
 }
 
-fn valid_app_id(id: &str) -> bool {
+pub fn valid_app_id(id: &str) -> bool {
     !id.is_empty()
         && id.len() <= 64
         && id
@@ -395,7 +415,9 @@ fn plan_app(
     now: i64,
 ) -> Result<PlannedApp, ImportError> {
     let Some(row) = app_rows.first() else {
-        return Err(ImportError::Input(format!("{APP_FILE} has no valid app row")));
+        return Err(ImportError::Input(format!(
+            "{APP_FILE} has no valid app row"
+        )));
     };
     if app_rows.len() > 1 {
         report.warn(
@@ -428,9 +450,8 @@ fn plan_app(
             "the app id must be 1-64 letters, digits, '-' or '_'".into(),
         ));
     }
-    let private = pem::rsa_private_pkcs8(row.raw("appPrivateKey")).map_err(|e| {
-        ImportError::Input(format!("{APP_FILE}: appPrivateKey: {e}"))
-    })?;
+    let private = pem::rsa_private_pkcs8(row.raw("appPrivateKey"))
+        .map_err(|e| ImportError::Input(format!("{APP_FILE}: appPrivateKey: {e}")))?;
     let signer = crate::crypto::keys::RsaSigner::from_pkcs8("", &private)
         .map_err(|e| ImportError::Input(format!("{APP_FILE}: appPrivateKey: {e}")))?;
     if !row.get("appPublicKey").is_empty() {
@@ -458,7 +479,10 @@ fn plan_app(
                 }
             },
             "appData" if parse_object(value).is_err() => {
-                report.warn(row.at.clone(), "setting appData not imported: not a JSON object".into());
+                report.warn(
+                    row.at.clone(),
+                    "setting appData not imported: not a JSON object".into(),
+                );
                 continue;
             }
             _ => value.to_owned(),
@@ -489,17 +513,27 @@ fn plan_app(
         "inactive" => "inactive",
         "migrated" => "migrated",
         other => {
-            report.warn(row.at.clone(), format!("unknown app status {:?}; imported as active", other.escape_debug().to_string()));
+            report.warn(
+                row.at.clone(),
+                format!(
+                    "unknown app status {:?}; imported as active",
+                    other.escape_debug().to_string()
+                ),
+            );
             "active"
         }
     };
     let name = row.get("name");
-    let name = if name.is_empty() || name.chars().count() > 200 || name.chars().any(char::is_control) {
-        report.warn(row.at.clone(), "app name missing or invalid; named after its id".into());
-        format!("imported {id}")
-    } else {
-        name.to_owned()
-    };
+    let name =
+        if name.is_empty() || name.chars().count() > 200 || name.chars().any(char::is_control) {
+            report.warn(
+                row.at.clone(),
+                "app name missing or invalid; named after its id".into(),
+            );
+            format!("imported {id}")
+        } else {
+            name.to_owned()
+        };
     let created_at = parse_time(row.get("createdAt")).unwrap_or(now);
     Ok(PlannedApp {
         id,
@@ -543,7 +577,9 @@ fn meta_fields_json(s: &str) -> Result<String, String> {
         .into_iter()
         .map(|mut f| {
             if let Some(o) = f.as_object_mut() {
-                o.retain(|k, _| ["id", "path", "required", "fieldName", "canEdit"].contains(&k.as_str()));
+                o.retain(|k, _| {
+                    ["id", "path", "required", "fieldName", "canEdit"].contains(&k.as_str())
+                });
             }
             f
         })
@@ -583,7 +619,10 @@ fn locale_of(row: &Row, locales: &[String], report: &mut Report) -> String {
     if locales.contains(&l) {
         l
     } else {
-        report.warn(row.at.clone(), "locale not among the app's locales; set to EN".into());
+        report.warn(
+            row.at.clone(),
+            "locale not among the app's locales; set to EN".into(),
+        );
         "EN".into()
     }
 }
@@ -639,14 +678,20 @@ fn plan_users(
         if let Some(n) = &u.user_name
             && !names.insert(n.as_str().to_owned())
         {
-            report.warn(u.from.clone(), "user name used by an earlier row; imported without it".into());
+            report.warn(
+                u.from.clone(),
+                "user name used by an earlier row; imported without it".into(),
+            );
             u.user_name = None;
         }
         if u.phone_verified
             && let Some(p) = &u.phone
             && !phones.insert(p.clone())
         {
-            report.warn(u.from.clone(), "verified phone used by an earlier row; imported unverified".into());
+            report.warn(
+                u.from.clone(),
+                "verified phone used by an earlier row; imported unverified".into(),
+            );
             u.phone_verified = false;
             u.two_factor_phone = false;
         }
@@ -696,7 +741,10 @@ fn plan_user(
         n => match UserName::parse(n) {
             Ok(u) => Some(u),
             Err(_) => {
-                report.warn(row.at.clone(), "userName invalid; imported without it".into());
+                report.warn(
+                    row.at.clone(),
+                    "userName invalid; imported without it".into(),
+                );
                 None
             }
         },
@@ -704,7 +752,10 @@ fn plan_user(
     let mut warn_flag = |col: &str| {
         let v = parse_bool(row.get(col));
         if v.is_none() {
-            report.warn(row.at.clone(), format!("{col} is not true/false; taken as false"));
+            report.warn(
+                row.at.clone(),
+                format!("{col} is not true/false; taken as false"),
+            );
         }
         v.unwrap_or(false)
     };
@@ -722,7 +773,10 @@ fn plan_user(
             match data_encoding::BASE32_NOPAD.decode(compact.trim_end_matches('=').as_bytes()) {
                 Ok(b) if b.len() >= 10 => Some(Zeroizing::new(b)),
                 _ => {
-                    report.warn(row.at.clone(), "googleSecretKey is not base32; authenticator 2FA dropped".into());
+                    report.warn(
+                        row.at.clone(),
+                        "googleSecretKey is not base32; authenticator 2FA dropped".into(),
+                    );
                     None
                 }
             }
@@ -733,7 +787,10 @@ fn plan_user(
         p => match Phone::parse(p, "") {
             Ok(p) => Some(p.as_str().to_owned()),
             Err(_) => {
-                report.warn(row.at.clone(), "phone is not an E.164 number; imported without it".into());
+                report.warn(
+                    row.at.clone(),
+                    "phone is not an E.164 number; imported without it".into(),
+                );
                 None
             }
         },
@@ -821,7 +878,13 @@ fn plan_invite(app_id: &str, row: Row, report: &mut Report) -> Option<PlannedInv
         if sender_user_id.chars().count() > 256 || sender_user_id.chars().any(char::is_control) {
             return Err("senderUserId is invalid".into());
         }
-        Ok((handle, sender_handle, sender_user_id.to_owned(), code, metadata))
+        Ok((
+            handle,
+            sender_handle,
+            sender_user_id.to_owned(),
+            code,
+            metadata,
+        ))
     })();
     match result {
         Ok((handle, sender_handle, sender_user_id, code, metadata)) => Some(PlannedInvite {
@@ -890,7 +953,10 @@ mod tests {
 
     #[test]
     fn times_in_the_forms_the_export_wrote() {
-        assert_eq!(parse_time("2024-07-02T10:11:12.000Z"), Some(1_719_915_072_000));
+        assert_eq!(
+            parse_time("2024-07-02T10:11:12.000Z"),
+            Some(1_719_915_072_000)
+        );
         assert_eq!(
             parse_time("Tue Jul 02 2024 10:11:12 GMT+0000 (Coordinated Universal Time)"),
             Some(1_719_915_072_000)
@@ -906,7 +972,8 @@ mod tests {
     #[test]
     fn csv_rows_are_checked_one_by_one() {
         let mut report = Report::new("t", false);
-        let data = b"handle,password\na@x.de,h\n\"b\xff@x.de\",h\nc@x.de,\"multi\nline\"\nd\0@x.de,h\n";
+        let data =
+            b"handle,password\na@x.de,h\n\"b\xff@x.de\",h\nc@x.de,\"multi\nline\"\nd\0@x.de,h\n";
         let got = rows("user-collection.csv", data, &mut report, &[]);
         assert_eq!(got.len(), 2);
         assert_eq!(got[1].at.row, Some(3));

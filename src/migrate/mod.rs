@@ -243,7 +243,12 @@ async fn apply_app(
     for k in &key_rows {
         report.read("keys");
         if dry_run {
-            let known = core.store.app_keys(&app.id).await.found()?.unwrap_or_default();
+            let known = core
+                .store
+                .app_keys(&app.id)
+                .await
+                .found()?
+                .unwrap_or_default();
             if known.iter().any(|x| x.kid == k.kid) {
                 report.existing("keys");
             } else {
@@ -371,11 +376,17 @@ async fn apply_signup(
     report.read("signups");
     let expires_at = s.updated_at + core.policy.signup_code_ttl_secs * 1000;
     if expires_at < now {
-        report.reject(s.from, "pending signup expired (its code is no longer valid)".into());
+        report.reject(
+            s.from,
+            "pending signup expired (its code is no longer valid)".into(),
+        );
         return Ok(());
     }
     if core.find_user(app_id, &s.handle).await?.is_some() {
-        report.reject(s.from, "pending signup of a handle that is already a user".into());
+        report.reject(
+            s.from,
+            "pending signup of a handle that is already a user".into(),
+        );
         return Ok(());
     }
     let idx = core.handle_index(app_id, &s.handle);
@@ -391,7 +402,8 @@ async fn apply_signup(
     let metadata_enc = if s.metadata.is_empty() {
         None
     } else {
-        let text = serde_json::to_string(&s.metadata).map_err(|e| ImportError::Input(e.to_string()))?;
+        let text =
+            serde_json::to_string(&s.metadata).map_err(|e| ImportError::Input(e.to_string()))?;
         Some(
             core.keyring
                 .seal_str(&format!("signups.metadata:{id}"), &text)?,
@@ -432,7 +444,10 @@ async fn apply_invite(
         return Ok(());
     }
     let Some(sender) = core.find_user(app_id, &i.sender_handle).await? else {
-        report.reject(i.from, "the inviting user (senderHandle) was not imported".into());
+        report.reject(
+            i.from,
+            "the inviting user (senderHandle) was not imported".into(),
+        );
         return Ok(());
     };
     let idx = core.handle_index(app_id, &i.handle);

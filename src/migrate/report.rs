@@ -114,7 +114,11 @@ impl Report {
         );
         out.push_str(&format!(
             "{:<10} {:>8} {:>8} {:>8} {:>8}\n",
-            "", "read", if self.dry_run { "would" } else { "created" }, "existing", "rejected"
+            "",
+            "read",
+            if self.dry_run { "would" } else { "created" },
+            "existing",
+            "rejected"
         ));
         for (what, c) in &self.counts {
             out.push_str(&format!(

@@ -5,7 +5,7 @@
 use async_trait::async_trait;
 use sqlx::{AssertSqlSafe, Row};
 
-use super::sql::{SqlStore, bind_user, map_err, user_from, USER_INSERT};
+use super::sql::{SqlStore, USER_INSERT, bind_user, map_err, user_from};
 use super::{AppKeyRow, AppRow, StoreResult, UserRow};
 
 /// The state of the master key rotation (one row).
@@ -60,14 +60,23 @@ pub trait MigrationStore: Send + Sync {
     /// (handle, user name or verified phone); true for each row stored.
     async fn users_insert(&self, users: &[UserRow]) -> StoreResult<Vec<bool>>;
     /// Users of an app with an id after `after_id`, in id order.
-    async fn users_after(&self, app_id: &str, after_id: &str, limit: i64)
-    -> StoreResult<Vec<UserRow>>;
+    async fn users_after(
+        &self,
+        app_id: &str,
+        after_id: &str,
+        limit: i64,
+    ) -> StoreResult<Vec<UserRow>>;
 
     async fn rotation_get(&self) -> StoreResult<Option<RotationRow>>;
     /// Records a new rotation unless one is recorded; false if there was one.
     async fn rotation_begin(&self, row: &RotationRow) -> StoreResult<bool>;
-    async fn rotation_save(&self, phase: &str, cursor: &str, done: i64, now: i64)
-    -> StoreResult<()>;
+    async fn rotation_save(
+        &self,
+        phase: &str,
+        cursor: &str,
+        done: i64,
+        now: i64,
+    ) -> StoreResult<()>;
     async fn rotation_finish(&self, now: i64) -> StoreResult<()>;
     /// Erases the sealed new key and, if the rotation is done, the row itself.
     async fn rotation_forget_key(&self) -> StoreResult<()>;
@@ -91,8 +100,7 @@ pub trait MigrationStore: Send + Sync {
     /// Removes invites whose payload is sealed under `old_kid` (their indexes cannot be
     /// re-keyed: Tessera never holds the invitee's handle in clear) and codes created before
     /// `codes_before`; returns how many went.
-    async fn rotation_drop_unrekeyable(&self, old_kid: u32, codes_before: i64)
-    -> StoreResult<u64>;
+    async fn rotation_drop_unrekeyable(&self, old_kid: u32, codes_before: i64) -> StoreResult<u64>;
 }
 
 fn rotation_from(row: &sqlx::any::AnyRow) -> Result<RotationRow, sqlx::Error> {
@@ -361,11 +369,7 @@ impl MigrationStore for SqlStore {
         Ok(done.rows_affected() == 1)
     }
 
-    async fn rotation_drop_unrekeyable(
-        &self,
-        old_kid: u32,
-        codes_before: i64,
-    ) -> StoreResult<u64> {
+    async fn rotation_drop_unrekeyable(&self, old_kid: u32, codes_before: i64) -> StoreResult<u64> {
         let rows = sqlx::query("SELECT app_id, handle_idx, sender_id, payload FROM invites")
             .fetch_all(self.pool())
             .await
