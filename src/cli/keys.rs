@@ -34,7 +34,7 @@ pub enum KeysCommand {
     RotationStatus,
     /// Accept app-tokens signed by the CosyncJWT server Tessera replaces (its PUBLIC key,
     /// PEM or base64 of PEM; `-` reads standard input). Only app-tokens (scope "app") are
-    /// accepted, never its access-tokens. Restart running servers to load it.
+    /// accepted, never its access-tokens. Running servers load it within seconds.
     ImportLegacyServerKey {
         #[arg(long, value_name = "PEM_FILE")]
         public_key: PathBuf,
@@ -111,8 +111,8 @@ pub async fn run(settings: &Settings, cmd: KeysCommand) -> anyhow::Result<()> {
                 .await
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
             println!(
-                "{} legacy server key {kid}: app-tokens it signed (scope \"app\") are accepted; \
-                 restart running servers to load it",
+                "{} legacy server key {kid}: app-tokens it signed (scope \"app\") are accepted \
+                 (running servers load it within seconds)",
                 if new { "imported" } else { "already imported:" }
             );
             Ok(())

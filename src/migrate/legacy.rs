@@ -16,8 +16,7 @@ use crate::domain::Core;
 const MAX_APP_ID: usize = 64;
 
 impl Core {
-    /// Reads the imported keys into memory (at start; a running server needs a restart to see
-    /// a key imported after it started).
+    /// Reads the imported keys into memory (at start, and every few seconds while serving).
     pub async fn load_legacy_keys(&self) -> Result<usize, ImportError> {
         let rows = self.store.legacy_keys().await?;
         let mut keys = Vec::with_capacity(rows.len());

@@ -142,6 +142,10 @@ pub async fn apply(
     } = plan;
     let app_id = app.id.clone();
     apply_app(core, app, report, dry_run, now).await?;
+    report.app_id = Some(app_id.clone());
+    if !dry_run {
+        report.app_token = Some(core.app_token(&app_id, now)?);
+    }
     for (from, t) in templates {
         report.read("templates");
         if core

@@ -56,9 +56,16 @@ pub struct Counts {
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Report {
     pub source: String,
     pub dry_run: bool,
+    /// The imported app and a Tessera app-token for it (existing CosyncJWT app-tokens keep
+    /// working once the old server key is imported).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub app_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub app_token: Option<String>,
     pub counts: BTreeMap<String, Counts>,
     pub rejected: Vec<Problem>,
     pub warnings: Vec<Problem>,
@@ -120,6 +127,9 @@ impl Report {
             "existing",
             "rejected"
         ));
+        if let (Some(id), Some(token)) = (&self.app_id, &self.app_token) {
+            out.push_str(&format!("app {id}\napp-token {token}\n"));
+        }
         for (what, c) in &self.counts {
             out.push_str(&format!(
                 "{what:<10} {:>8} {:>8} {:>8} {:>8}\n",

@@ -154,7 +154,8 @@ pub async fn follow(store: &dyn Store, keyring: &Keyring) -> Result<Option<u32>,
     Ok(Some(id))
 }
 
-/// Every few seconds, makes a serving node follow a rotation started meanwhile.
+/// Every few seconds, makes a serving node follow a rotation started meanwhile and load
+/// legacy server keys imported meanwhile.
 pub fn spawn_follower(core: std::sync::Arc<Core>) {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(2));
@@ -162,6 +163,10 @@ pub fn spawn_follower(core: std::sync::Arc<Core>) {
             tick.tick().await;
             if let Err(e) = follow(core.store.as_ref(), &core.keyring).await {
                 tracing::warn!(error = %e, "cannot follow the master key rotation");
+            }
+            // A legacy server key imported meanwhile (migrate::legacy).
+            if let Err(e) = core.load_legacy_keys().await {
+                tracing::warn!(error = %e, "cannot load legacy server keys");
             }
         }
     });

@@ -12,6 +12,7 @@ mod at_rest;
 mod bad_input;
 mod flow;
 mod jwt;
+mod migration;
 mod multi_node;
 mod protocol;
 mod two_factor;
