@@ -29,6 +29,10 @@ pub enum KeysCommand {
         /// Pause after each batch, in milliseconds, to leave the database to the servers.
         #[arg(long, default_value_t = 0)]
         pause_ms: u64,
+        /// Seconds to wait, when a rotation starts, for running servers to load the new key
+        /// (they look every 2 s) before anything is re-sealed.
+        #[arg(long, default_value_t = 5)]
+        grace_secs: u64,
     },
     /// Show the state of the master key rotation (JSON).
     RotationStatus,
@@ -53,6 +57,7 @@ pub async fn run(settings: &Settings, cmd: KeysCommand) -> anyhow::Result<()> {
             new_key_file,
             batch_size,
             pause_ms,
+            grace_secs,
         } => {
             let text = std::fs::read_to_string(&new_key_file)
                 .with_context(|| format!("reading {}", new_key_file.display()))?;
@@ -61,6 +66,7 @@ pub async fn run(settings: &Settings, cmd: KeysCommand) -> anyhow::Result<()> {
             let opts = RotateOptions {
                 batch: batch_size.clamp(1, 10_000),
                 pause: Duration::from_millis(pause_ms),
+                grace: Duration::from_secs(grace_secs),
             };
             let mut bar = Bar::new();
             let summary =

@@ -87,6 +87,9 @@ pub struct RotateOptions {
     pub batch: i64,
     /// Pause after every batch (keeps the database responsive for the live service).
     pub pause: Duration,
+    /// Wait after recording a new rotation and before re-sealing anything, so running nodes
+    /// (which look every 2 s) load the new key first.
+    pub grace: Duration,
 }
 
 /// Reported after every batch.
@@ -218,6 +221,7 @@ pub async fn rotate(
                 finished_at: None,
             };
             core.store.rotation_begin(&row).await?;
+            tokio::time::sleep(opts.grace).await;
             core.store
                 .rotation_get()
                 .await?

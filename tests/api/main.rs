@@ -15,4 +15,5 @@ mod jwt;
 mod migration;
 mod multi_node;
 mod protocol;
+mod rotation;
 mod two_factor;
