@@ -118,6 +118,8 @@ fn read_zip(
         // Entries are only ever read into memory, but a name that climbs out of the archive
         // (`../`, absolute, drive letters, backslashes) marks a hostile archive: refuse it.
         if entry.enclosed_name().is_none()
+            || raw_name.starts_with('/')
+            || raw_name.split('/').any(|c| c == "..")
             || raw_name.contains('\\')
             || raw_name.contains(':')
             || raw_name.chars().any(char::is_control)

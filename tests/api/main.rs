@@ -13,6 +13,7 @@ mod bad_input;
 mod flow;
 mod jwt;
 mod migration;
+mod migration_bad_input;
 mod multi_node;
 mod protocol;
 mod rotation;
