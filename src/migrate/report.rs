@@ -119,6 +119,9 @@ impl Report {
             },
             self.source
         );
+        if let (Some(id), Some(token)) = (&self.app_id, &self.app_token) {
+            out.push_str(&format!("app {id}\napp-token {token}\n"));
+        }
         out.push_str(&format!(
             "{:<10} {:>8} {:>8} {:>8} {:>8}\n",
             "",
@@ -127,9 +130,6 @@ impl Report {
             "existing",
             "rejected"
         ));
-        if let (Some(id), Some(token)) = (&self.app_id, &self.app_token) {
-            out.push_str(&format!("app {id}\napp-token {token}\n"));
-        }
         for (what, c) in &self.counts {
             out.push_str(&format!(
                 "{what:<10} {:>8} {:>8} {:>8} {:>8}\n",
