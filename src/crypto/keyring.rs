@@ -240,6 +240,17 @@ impl Keyring {
     }
 }
 
+impl Keyring {
+    /// Whether `stored` is the hash of `code` under any readable key (a code issued just
+    /// before a master key rotation stays usable while both keys are loaded).
+    pub fn code_hash_matches(&self, purpose: &str, scope: &str, code: &str, stored: &[u8]) -> bool {
+        self.ids()
+            .into_iter()
+            .filter_map(|id| self.keys_of(id))
+            .any(|keys| ct_eq(&hmac_parts(&keys.codes, &[purpose, scope, code]), stored))
+    }
+}
+
 /// HMAC over length-prefixed parts, so ("ab","c") and ("a","bc") never collide.
 fn hmac_parts(key: &hmac::Key, parts: &[&str]) -> Vec<u8> {
     let mut ctx = hmac::Context::with_key(key);

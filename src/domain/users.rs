@@ -140,6 +140,23 @@ impl Core {
         }
     }
 
+    /// The pending signup of a handle, by the blind index of every readable key.
+    pub async fn pending_signup(
+        &self,
+        app_id: &str,
+        handle: &Handle,
+    ) -> Result<Option<crate::store::SignupRow>> {
+        for idx in self
+            .keyring
+            .blind_indexes(IDX_HANDLE, app_id, handle.as_str())
+        {
+            if let Some(s) = self.store.signup_get(app_id, &idx).await.found()? {
+                return Ok(Some(s));
+            }
+        }
+        Ok(None)
+    }
+
     /// `getUser`: the caller's own record, with the keys and JSON types of spec §3.15.
     pub async fn get_user(&self, session: &super::auth::Session) -> Result<Value> {
         let app = self.active_app(&session.app_id).await?;

@@ -10,8 +10,9 @@
 //! only if it still holds what was read, so a concurrent change is never undone.
 //!
 //! What cannot be re-keyed: outstanding codes (only keyed hashes are stored) and pending
-//! invites (their index is of a handle Tessera never holds in clear). They stay usable while
-//! both keys are loaded and are removed at the end; users ask for a new code or invite.
+//! invites (their index is of a handle Tessera never holds in clear). They are removed at the
+//! end; users ask for a new code or invite. Pending signups are re-keyed, but their code hash
+//! matches only while nodes still hold the old key.
 //! Once finished, nodes restart with the new key alone; the first to do so erases the sealed
 //! copy of the new key, and the old key is no longer needed.
 
