@@ -126,6 +126,16 @@ async fn rotation_killed_midway_resumes_while_serving(backend: Backend) {
         get_user_handle(&server, &token, "user7@example.com", "pw7").await,
         "user7@example.com"
     );
+    // A signup pending since before the rotation completes while both keys are loaded.
+    let v = server
+        .form(
+            "/api/appuser/completeSignup",
+            &[("app-token", &token)],
+            &[("handle", "pending@example.com"), ("code", "123456")],
+        )
+        .await
+        .json();
+    assert!(v["jwt"].is_string(), "{v}");
 
     // A node with the new key alone: the old key is no longer needed.
     let key_env = ("TESSERA_MASTER_KEY_FILE", new_key_s.as_str());
