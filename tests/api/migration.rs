@@ -588,6 +588,23 @@ async fn cosync_export_imports_and_old_apps_keep_working(backend: Backend) {
         assert_eq!(again["counts"][kind]["created"], 0, "{kind}: {again:#}");
     }
     assert_eq!(again["counts"]["users"]["existing"], expected_users as u64);
+    // The text report, as docs/migrating-from-cosyncjwt.md quotes it.
+    let text = ok(&server, &["import", "cosync", &zip_s, "--dry-run"]);
+    for line in [
+        "rejected: user-collection.csv row 3: duplicate handle (same as user-collection.csv row 2 after trimming and lower-casing)",
+        "rejected: user-collection.csv row 4: handle is missing",
+        "rejected: user-collection.csv row 5: password is not a bcrypt hash ($2a$/$2b$/$2y$)",
+        "rejected: user-collection.csv row 6: field handle is not valid UTF-8",
+        "rejected: user-collection.csv row 7: field handle contains a NUL character",
+        "rejected: user-collection.csv row 8: field metaData is 10250 bytes, over the 8192-byte limit",
+        "rejected: user-collection.csv row 9: handle is a formula-like value",
+        "rejected: user-collection.csv row 10: belongs to another app (appId differs)",
+        "warning: user-collection.csv row 13: no password hash: the user sets one with forgotPassword",
+        "warning: user-collection.csv row 14: metaData not recoverable: the export wrote [object Object]; imported without it",
+        "warning: app-collection.csv row 1: emailExtensionAPIKey (SendGrid) not imported: Tessera sends mail through its own SMTP settings",
+    ] {
+        assert!(text.contains(line), "{line}\nnot in\n{text}");
+    }
     // The folder form reads the same.
     let dir_s = dir.display().to_string();
     let from_dir: Value =
