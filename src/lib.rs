@@ -10,6 +10,8 @@ pub mod crypto;
 pub mod domain;
 /// The only module that imports axum: routes, extractors, wire errors.
 pub mod http;
+/// Prometheus metrics of the service.
+pub mod metrics;
 /// Import from CosyncJWT and Tessera archives, export, legacy server keys, master key rotation.
 pub mod migrate;
 /// Outgoing mail (SMTP or outbox directory) and message templates.

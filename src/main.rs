@@ -4,9 +4,11 @@ use clap::Parser;
 use tessera::cli::{Cli, Command};
 use tessera::config::{LogFormat, Settings};
 
-fn init_tracing(format: LogFormat) {
+fn init_tracing(format: LogFormat, serving: bool) {
+    // Admin commands print their answer; their in-process request lines are noise there.
+    let default = if serving { "info,sqlx=warn" } else { "warn" };
     let filter = tracing_subscriber::EnvFilter::try_from_env("TESSERA_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
@@ -28,13 +30,13 @@ async fn main() -> std::process::ExitCode {
             return std::process::ExitCode::from(2);
         }
     };
-    init_tracing(settings.log_format);
+    init_tracing(settings.log_format, matches!(cli.command, Command::Serve));
     let result = match cli.command {
         Command::Serve => tessera::server::serve(settings).await,
-        Command::App(cmd) => tessera::cli::run_app_command(&settings, cmd).await,
         Command::Keys(cmd) => tessera::cli::keys::run(&settings, cmd).await,
         Command::Import(cmd) => tessera::cli::import::run_import(&settings, cmd).await,
         Command::Export(args) => tessera::cli::import::run_export(&settings, args).await,
+        other => tessera::cli::run(&settings, other).await,
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -1,18 +1,17 @@
-//! The command line: `serve`, and admin commands that call the domain directly on the
-//! configured database (safe while a server runs on the same data directory).
+//! The command line: `serve`, and admin commands. Every admin command goes through the admin
+//! API: in process on the configured database (safe while a server runs on it), or with
+//! `--server URL --token T` over HTTP. Human tables by default, `--json` for scripts.
 
+mod client;
+mod commands;
 pub mod import;
 pub mod keys;
 
-use anyhow::Context;
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 
-use crate::config::Settings;
-use crate::crypto::keys::RsaBits;
-use crate::domain::apps::NewApp;
-use crate::domain::settings::{AppSettings, SignupFlow};
-use crate::http::extract::now_ms;
+pub use client::AdminClient;
+pub use commands::run;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -28,13 +27,72 @@ pub struct Cli {
     pub command: Command,
 }
 
+/// Where admin commands go, and how they print.
+#[derive(Debug, Clone, Args)]
+pub struct Target {
+    /// A running server's base URL: the command goes over its admin API.
+    #[arg(long, global = true, env = "TESSERA_ADMIN_URL", value_name = "URL")]
+    pub server: Option<String>,
+    /// Admin token for --server.
+    #[arg(
+        long,
+        global = true,
+        env = "TESSERA_ADMIN_TOKEN",
+        value_name = "TOKEN",
+        hide_env_values = true
+    )]
+    pub token: Option<String>,
+    /// Print JSON instead of tables.
+    #[arg(long, global = true)]
+    pub json: bool,
+}
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the HTTP server.
     Serve,
     /// Manage apps.
-    #[command(subcommand)]
-    App(AppCommand),
+    App {
+        #[command(flatten)]
+        target: Target,
+        #[command(subcommand)]
+        cmd: AppCommand,
+    },
+    /// Manage an app's users.
+    User {
+        #[command(flatten)]
+        target: Target,
+        #[command(subcommand)]
+        cmd: UserCommand,
+    },
+    /// Manage an app's pending signups.
+    Signup {
+        #[command(flatten)]
+        target: Target,
+        #[command(subcommand)]
+        cmd: SignupCommand,
+    },
+    /// Manage an app's invitations.
+    Invite {
+        #[command(flatten)]
+        target: Target,
+        #[command(subcommand)]
+        cmd: InviteCommand,
+    },
+    /// Read the audit log.
+    Audit {
+        #[command(flatten)]
+        target: Target,
+        #[command(subcommand)]
+        cmd: AuditCommand,
+    },
+    /// Server administration: admin tokens.
+    Admin {
+        #[command(flatten)]
+        target: Target,
+        #[command(subcommand)]
+        cmd: AdminCommand,
+    },
     /// Master key generation and rotation; the old CosyncJWT server key.
     #[command(subcommand)]
     Keys(keys::KeysCommand),
@@ -62,6 +120,16 @@ pub enum KeyBitsArg {
     B4096,
 }
 
+impl KeyBitsArg {
+    pub fn bits(self) -> u32 {
+        match self {
+            Self::B2048 => 2048,
+            Self::B3072 => 3072,
+            Self::B4096 => 4096,
+        }
+    }
+}
+
 #[derive(Debug, Subcommand)]
 pub enum AppCommand {
     /// Create an app with a fresh RSA key pair; prints its id, app-token, public key and JWKS URL.
@@ -77,18 +145,36 @@ pub enum AppCommand {
         key_bits: KeyBitsArg,
     },
     /// List apps.
-    List {
-        #[arg(long)]
-        json: bool,
-    },
+    List,
+    /// Show one app: settings, status, keys, which secrets are set, counts.
+    Show { app_id: String },
     /// Change settings: --set NAME=VALUE (VALUE is JSON for structured settings).
     Update {
         app_id: String,
         #[arg(long = "set", value_name = "NAME=VALUE", required = true)]
         set: Vec<String>,
     },
-    /// Show one app's settings.
-    Show { app_id: String },
+    /// Suspend an app (every route answers 402).
+    Suspend { app_id: String },
+    /// Reactivate a suspended app.
+    Activate { app_id: String },
+    /// Delete an app with all its users and data.
+    Delete {
+        app_id: String,
+        /// Confirms the deletion.
+        #[arg(long)]
+        yes: bool,
+    },
+    /// A new signing key; the old one stays published while retiring (at most three).
+    RotateKey {
+        app_id: String,
+        #[arg(long, value_enum, default_value = "2048")]
+        key_bits: KeyBitsArg,
+    },
+    /// Users, anonymous users, pending signups, invites.
+    Stats { app_id: String },
+    /// The app's own templates.
+    Templates { app_id: String },
     /// Store the app's own template for a message name and locale (spec §6.1 names:
     /// signUp, signUpLink, clickThrough, resetPassword, invite, qrCode, sms, signUpSuccess).
     SetTemplate {
@@ -108,129 +194,147 @@ pub enum AppCommand {
     },
 }
 
-/// Runs a non-server command; returns the process exit code.
-pub async fn run_app_command(settings: &Settings, cmd: AppCommand) -> anyhow::Result<()> {
-    let public_url = settings.public_url_or(&settings.listen);
-    if settings.public_url.is_none() && settings.listen.ends_with(":0") {
-        eprintln!(
-            "tessera: warning: the listen port is 0, so URLs printed here carry no usable port; \
-             set TESSERA_PUBLIC_URL to the address clients reach"
-        );
-    }
-    let core = crate::server::build_core(settings, public_url).await?;
-    let now = now_ms();
-    match cmd {
-        AppCommand::Create {
-            name,
-            signup_flow,
-            realm_app_id,
-            key_bits,
-        } => {
-            let settings = AppSettings {
-                signup_flow: match signup_flow {
-                    FlowArg::Code => SignupFlow::Code,
-                    FlowArg::Link => SignupFlow::Link,
-                    FlowArg::None => SignupFlow::None,
-                },
-                realm_app_id: realm_app_id.unwrap_or_default(),
-                ..AppSettings::default()
-            };
-            let key_bits = match key_bits {
-                KeyBitsArg::B2048 => RsaBits::B2048,
-                KeyBitsArg::B3072 => RsaBits::B3072,
-                KeyBitsArg::B4096 => RsaBits::B4096,
-            };
-            let created = core
-                .create_app(
-                    NewApp {
-                        name,
-                        settings,
-                        key_bits,
-                    },
-                    now,
-                )
-                .await
-                .map_err(|e| anyhow::anyhow!("creating the app: {e}"))?;
-            println!("{}", serde_json::to_string(&created)?);
-        }
-        AppCommand::List { json } => {
-            let apps = core.list_apps().await.map_err(|e| anyhow::anyhow!("{e}"))?;
-            if json {
-                let list: Vec<_> = apps
-                    .iter()
-                    .map(|a| serde_json::json!({"appId": a.id(), "name": a.row.name, "status": a.row.status, "signupFlow": a.settings.signup_flow}))
-                    .collect();
-                println!("{}", serde_json::to_string(&list)?);
-            } else {
-                println!("{:<32}  {:<9}  {:<6}  NAME", "APP ID", "STATUS", "FLOW");
-                for a in apps {
-                    let flow = serde_json::to_value(a.settings.signup_flow)?;
-                    println!(
-                        "{:<32}  {:<9}  {:<6}  {}",
-                        a.id(),
-                        a.row.status,
-                        flow.as_str().unwrap_or(""),
-                        a.row.name
-                    );
-                }
-            }
-        }
-        AppCommand::Update { app_id, set } => {
-            let changes = set
-                .iter()
-                .map(|s| {
-                    s.split_once('=')
-                        .map(|(k, v)| (k.trim().to_owned(), v.to_owned()))
-                        .with_context(|| format!("--set {s:?}: expected NAME=VALUE"))
-                })
-                .collect::<anyhow::Result<Vec<_>>>()?;
-            let app = core.update_app(&app_id, &changes, now).await?;
-            println!(
-                "{}",
-                serde_json::to_string(
-                    &core
-                        .application_view(app.id())
-                        .await
-                        .map_err(|e| anyhow::anyhow!("{e}"))?
-                )?
-            );
-        }
-        AppCommand::SetTemplate {
-            app_id,
-            name,
-            locale,
-            subject,
-            html_file,
-            link_text,
-        } => {
-            let html = std::fs::read_to_string(&html_file)
-                .with_context(|| format!("reading {}", html_file.display()))?;
-            let row = crate::store::TemplateRow {
-                app_id: app_id.clone(),
-                name: name.clone(),
-                locale: locale.clone(),
-                subject,
-                html,
-                link_text: link_text.unwrap_or_else(|| "LINK".into()),
-                updated_at: now,
-            };
-            core.put_template(&row)
-                .await
-                .map_err(|e| {
-                    anyhow::anyhow!(
-                        "template {name}/{locale} for app {app_id}: {e} (names: {:?}; the locale must be one of the app's)",
-                        crate::notify::templates::TEMPLATE_NAMES
-                    )
-                })?;
-            println!("stored template {name} ({locale}) for app {app_id}");
-        }
-        AppCommand::Show { app_id } => {
-            let view = core.application_view(&app_id).await.map_err(|e| match e {
-                crate::domain::Error::AppNotFound => anyhow::anyhow!("no app with id {app_id}"),
-                e => anyhow::anyhow!("app {app_id}: {e}"),
-            })?;
-            println!("{}", serde_json::to_string_pretty(&view)?);
-        }
-    }
-    Ok(())
+/// A user, by id or by exact handle or user name.
+#[derive(Debug, Clone, Args)]
+pub struct UserRef {
+    pub app_id: String,
+    /// The user's id (see `user list`), or with --by handle / user-name the handle or name.
+    pub user: String,
+    #[arg(long, value_enum, default_value = "id")]
+    pub by: UserBy,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum UserBy {
+    Id,
+    Handle,
+    UserName,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct PageArgs {
+    #[arg(long, default_value_t = 50)]
+    pub limit: i64,
+    #[arg(long, default_value_t = 0)]
+    pub offset: i64,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// List users, oldest first.
+    List {
+        app_id: String,
+        #[command(flatten)]
+        page: PageArgs,
+    },
+    /// Show one user.
+    Show(UserRef),
+    /// Suspend a user (every token revoked).
+    Suspend(UserRef),
+    /// Reactivate a user.
+    Activate(UserRef),
+    /// Delete a user.
+    Delete {
+        #[command(flatten)]
+        user: UserRef,
+        #[arg(long)]
+        yes: bool,
+    },
+    /// Set declared metadata fields: --meta '{"user_data":{"name":"Ann"}}'.
+    SetMetadata {
+        #[command(flatten)]
+        user: UserRef,
+        #[arg(long, value_name = "JSON")]
+        meta: String,
+    },
+    /// Mail the user a password-reset code.
+    ResetPassword(UserRef),
+    /// Switch the user's second factors off.
+    Disable2fa(UserRef),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SignupCommand {
+    /// List pending signups.
+    List {
+        app_id: String,
+        #[command(flatten)]
+        page: PageArgs,
+    },
+    /// Mail a pending signup a new code.
+    Resend { app_id: String, handle: String },
+    /// Remove a pending signup.
+    Remove { app_id: String, handle: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum InviteCommand {
+    /// List pending invites.
+    List {
+        app_id: String,
+        #[command(flatten)]
+        page: PageArgs,
+    },
+    /// Invite handles (repeat --handle), or every line of --file (one handle per line).
+    Create {
+        app_id: String,
+        #[arg(long = "handle")]
+        handles: Vec<String>,
+        #[arg(long, value_name = "FILE")]
+        file: Option<PathBuf>,
+        /// Invite metadata for every invite (JSON object).
+        #[arg(long, value_name = "JSON")]
+        meta: Option<String>,
+        #[arg(long)]
+        locale: Option<String>,
+    },
+    /// Mail a handle's pending invites again with new codes.
+    Resend { app_id: String, handle: String },
+    /// Remove a handle's pending invites.
+    Remove { app_id: String, handle: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Audit events, newest first.
+    List {
+        #[arg(long)]
+        app: Option<String>,
+        #[arg(long)]
+        user: Option<String>,
+        #[arg(long)]
+        action: Option<String>,
+        #[arg(long)]
+        outcome: Option<String>,
+        /// Only events at or after this Unix time in milliseconds.
+        #[arg(long)]
+        from: Option<i64>,
+        /// Only events at or before this Unix time in milliseconds.
+        #[arg(long)]
+        to: Option<i64>,
+        #[command(flatten)]
+        page: PageArgs,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AdminCommand {
+    /// Admin tokens for the admin API.
+    #[command(subcommand)]
+    Token(TokenCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Create a token; it is printed once and stored only as a hash.
+    Create {
+        #[arg(long, default_value = "admin")]
+        name: String,
+        #[arg(long)]
+        expires_in_days: Option<i64>,
+    },
+    /// List tokens (never their secrets).
+    List,
+    /// Revoke a token by id.
+    Revoke { id: String },
 }

@@ -19,11 +19,19 @@ const INVITE: &str = "invite";
 /// What the invite remembers, sealed.
 #[derive(serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct InvitePayload {
-    sender_handle: String,
-    sender_user_id: String,
-    meta_data: Map<String, Value>,
+pub(super) struct InvitePayload {
+    pub sender_handle: String,
+    pub sender_user_id: String,
+    pub meta_data: Map<String, Value>,
+    /// The invitee's handle, for operators' listings and resends.
+    #[serde(default)]
+    pub handle: String,
+    #[serde(default)]
+    pub locale: String,
 }
+
+/// The sender id of invites an operator made (no user sent them).
+pub const ADMIN_SENDER: &str = "admin";
 
 /// Input of `register`.
 pub struct RegisterInput {
@@ -35,11 +43,11 @@ pub struct RegisterInput {
 }
 
 impl Core {
-    fn invite_scope(app_id: &str, handle_idx: &[u8]) -> String {
+    pub(super) fn invite_scope(app_id: &str, handle_idx: &[u8]) -> String {
         format!("{app_id}:{}", hex::encode(handle_idx))
     }
 
-    fn invite_context(invite: &InviteRow) -> String {
+    pub(super) fn invite_context(invite: &InviteRow) -> String {
         format!(
             "invites.payload:{}:{}:{}",
             invite.app_id,
@@ -78,23 +86,38 @@ impl Core {
                 &metadata::parse_input(meta)?,
             )?
         };
-        let idx = self.handle_index(app.id(), &invitee);
         // A handle without `@` may not be another account's user name either (spec §10.17).
         if self.find_user(app.id(), &invitee).await?.is_some() {
             return Err(Error::HandleRegistered);
         }
-        self.spend_mail_budget(app.id(), &idx, now).await?;
         let payload = InvitePayload {
             sender_handle: self.user_handle(&inviter)?,
             sender_user_id: sender_user_id.to_owned(),
             meta_data: invite_meta,
+            handle: invitee.as_str().to_owned(),
+            locale: inviter.locale.clone(),
         };
-        let text = serde_json::to_string(&payload).map_err(|e| Error::Internal(e.to_string()))?;
+        self.send_invite(&app, &inviter.id, &payload, now).await
+    }
+
+    /// Stores the invite of `payload.handle` from `sender_id` with a fresh code and mails the
+    /// code; a failed send leaves no invite.
+    pub(super) async fn send_invite(
+        &self,
+        app: &super::apps::App,
+        sender_id: &str,
+        payload: &InvitePayload,
+        now: i64,
+    ) -> Result<()> {
+        let invitee = Handle::parse(&payload.handle)?;
+        let idx = self.handle_index(app.id(), &invitee);
+        self.spend_mail_budget(app.id(), &idx, now).await?;
+        let text = serde_json::to_string(payload).map_err(|e| Error::Internal(e.to_string()))?;
         let code = random::six_digit_code()?;
         let mut row = InviteRow {
             app_id: app.id().to_owned(),
             handle_idx: idx.clone(),
-            sender_id: inviter.id.clone(),
+            sender_id: sender_id.to_owned(),
             code_hash: self
                 .keyring
                 .code_hash(INVITE, &Self::invite_scope(app.id(), &idx), &code),
@@ -104,16 +127,27 @@ impl Core {
         };
         row.payload = self.keyring.seal_str(&Self::invite_context(&row), &text)?;
         self.store.invite_put(&row).await?;
+        let locale = if app.settings.locales.contains(&payload.locale) {
+            payload.locale.as_str()
+        } else {
+            "EN"
+        };
         if let Err(e) = self
-            .send_mail(&app, "invite", &inviter.locale, invitee.as_str(), &code, "")
+            .send_mail(app, "invite", locale, invitee.as_str(), &code, "")
             .await
         {
-            self.store
-                .invite_delete(app.id(), &idx, &inviter.id)
-                .await?;
+            self.store.invite_delete(app.id(), &idx, sender_id).await?;
             return Err(e);
         }
         Ok(())
+    }
+
+    /// Opens an invite's sealed payload.
+    pub(super) fn invite_payload(&self, invite: &InviteRow) -> Result<InvitePayload> {
+        let text = self
+            .keyring
+            .open_str(&Self::invite_context(invite), &invite.payload)?;
+        serde_json::from_str(&text).map_err(|e| Error::Internal(e.to_string()))
     }
 
     pub async fn register(&self, app_id: &str, input: RegisterInput, now: i64) -> Result<Issued> {
@@ -142,11 +176,7 @@ impl Core {
         if !handle.has_at() && self.find_user(app_id, &handle).await?.is_some() {
             return Err(Error::HandleRegistered);
         }
-        let text = self
-            .keyring
-            .open_str(&Self::invite_context(&invite), &invite.payload)?;
-        let payload: InvitePayload =
-            serde_json::from_str(&text).map_err(|e| Error::Internal(e.to_string()))?;
+        let payload = self.invite_payload(&invite)?;
         let locale = super::signup::pick_locale(&app, input.locale.as_deref())?;
         let own = if app.settings.meta_data.is_empty() {
             Map::new()

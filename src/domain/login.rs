@@ -43,6 +43,7 @@ impl Core {
             let window_ms = self.policy.login_lockout_secs * 1000;
             if self.store.attempt_hit(&budget, now, window_ms).await? > limit {
                 tracing::warn!(app = app_id, "login refused: account locked out");
+                self.metrics.lockout();
                 return Err(Error::InvalidCredentials);
             }
         }

@@ -71,6 +71,8 @@ impl Core {
                 to: to.to_owned(),
                 rendered,
                 kind: name,
+                from: Some(app.settings.email_extension_sender_email.clone())
+                    .filter(|f| !f.is_empty()),
             })
             .await
             .map_err(|e| match e {
@@ -79,7 +81,11 @@ impl Core {
                     tracing::error!(kind = name, error = %other, "mail delivery failed");
                     Error::Internal("mail delivery failed".into())
                 }
-            })
+            })?;
+        if !code.is_empty() {
+            self.metrics.code_sent("mail", name);
+        }
+        Ok(())
     }
 
     /// Renders the `sms` template in `locale` and sends it to `phone` (E.164) through the
@@ -118,7 +124,9 @@ impl Core {
             .map_err(|e| {
                 tracing::error!(kind, error = %e, "SMS delivery failed");
                 Error::Internal("SMS delivery failed".into())
-            })
+            })?;
+        self.metrics.code_sent("sms", kind);
+        Ok(())
     }
 
     /// Sends a message whose failure must not undo what was already done (welcome mails).

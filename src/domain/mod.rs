@@ -1,6 +1,8 @@
 //! Use cases. Each public function on [`Core`] is one protocol operation; it takes typed
 //! input and the current time (`now`, Unix milliseconds) and returns a domain result.
 
+pub mod admin;
+pub mod admin_users;
 pub mod anonymous;
 pub mod apps;
 pub mod auth;
@@ -63,6 +65,7 @@ pub struct Core {
     pub public_url: RwLock<String>,
     /// Parsed app signing keys by `kid`; a `kid` names one key forever, so entries never go stale.
     signers: RwLock<HashMap<String, Arc<RsaSigner>>>,
+    pub metrics: Arc<crate::metrics::Metrics>,
     /// Public keys of the CosyncJWT server Tessera replaced: its app-tokens stay valid
     /// (`migrate::legacy`).
     pub legacy_app_keys: RwLock<Vec<crate::crypto::keys::RsaPublic>>,
@@ -119,6 +122,7 @@ impl Core {
             policy,
             public_url: RwLock::new(public_url),
             signers: RwLock::new(HashMap::new()),
+            metrics: Arc::new(crate::metrics::Metrics::new()),
             legacy_app_keys: RwLock::new(Vec::new()),
         })
     }

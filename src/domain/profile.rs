@@ -104,20 +104,36 @@ impl Core {
         if app.settings.meta_data.is_empty() {
             return Err(Error::InvalidData);
         }
-        let mut user = self.session_user(session).await?;
+        let user = self.session_user(session).await?;
+        self.store_user_metadata(&app, user, &given, false, now)
+            .await
+    }
+
+    /// Merges `given` into the user's metadata field by field and stores it. Users may change
+    /// only `canEdit` fields (re-sending another unchanged is fine); an operator may change any
+    /// declared field. Required fields stay set, and the JWT must still fit.
+    pub(super) async fn store_user_metadata(
+        &self,
+        app: &super::apps::App,
+        mut user: crate::store::UserRow,
+        given: &serde_json::Map<String, Value>,
+        operator: bool,
+        now: i64,
+    ) -> Result<()> {
         let mut current = self.user_metadata(&user)?;
         for f in &app.settings.meta_data {
-            match get_path(&given, &f.path) {
+            let editable = operator || f.can_edit == Some(true);
+            match get_path(given, &f.path) {
                 Some(Value::String(s)) if !s.trim().is_empty() => {
                     let v = Value::String(metadata::clean_text(s)?);
-                    if f.can_edit == Some(true) {
+                    if editable {
                         set_path(&mut current, &f.path, v);
                     } else if get_path(&current, &f.path) != Some(&v) {
                         return Err(Error::InvalidMetadata);
                     }
                 }
                 None | Some(Value::Null) => {}
-                Some(Value::String(_)) if !f.required && f.can_edit == Some(true) => {
+                Some(Value::String(_)) if !f.required && editable => {
                     remove_path(&mut current, &f.path);
                 }
                 Some(_) => return Err(Error::InvalidMetadata),
@@ -133,9 +149,9 @@ impl Core {
         );
         // The JWT must still fit: check before storing.
         let handle = self.user_handle(&user)?;
-        self.user_jwt(&app, &user, &handle, now).await?;
+        self.user_jwt(app, &user, &handle, now).await?;
         self.store
-            .user_set_metadata(&session.app_id, &user.id, user.metadata_enc.as_deref(), now)
+            .user_set_metadata(app.id(), &user.id, user.metadata_enc.as_deref(), now)
             .await?;
         Ok(())
     }

@@ -245,6 +245,16 @@ impl AppSettings {
                 }
             }
         }
+        if !self.email_extension_sender_email.is_empty()
+            && self
+                .email_extension_sender_email
+                .parse::<lettre::Address>()
+                .is_err()
+        {
+            return Err(SettingError(
+                "emailExtensionSenderEmail must be a bare mail address".into(),
+            ));
+        }
         if self.realm_app_id.chars().count() > 200
             || self.realm_app_id.chars().any(char::is_control)
         {

@@ -43,7 +43,7 @@ pub enum CompleteOutcome {
     Page(String),
 }
 
-const SIGNUP_CODE: &str = "signup";
+pub(super) const SIGNUP_CODE: &str = "signup";
 
 /// The password hash a pending signup stores, and the earlier pending hash it matched.
 struct PendingPassword {
@@ -258,7 +258,13 @@ impl Core {
         Ok(SignupOutcome::Sent)
     }
 
-    fn signup_link(&self, app: &App, handle: &Handle, code: &str, now: i64) -> Result<String> {
+    pub(super) fn signup_link(
+        &self,
+        app: &App,
+        handle: &Handle,
+        code: &str,
+        now: i64,
+    ) -> Result<String> {
         let query: String = form_urlencoded::Serializer::new(String::new())
             .append_pair("appToken", &self.app_token(app.id(), now)?)
             .append_pair("handle", handle.as_str())

@@ -75,6 +75,7 @@ impl Core {
             last_login: None,
             created_at: now,
             updated_at: now,
+            anonymous: new.handle.is_anonymous(),
         })
     }
 
@@ -161,21 +162,26 @@ impl Core {
     pub async fn get_user(&self, session: &super::auth::Session) -> Result<Value> {
         let app = self.active_app(&session.app_id).await?;
         let user = self.session_user(session).await?;
+        self.user_document(app.id(), &user)
+    }
+
+    /// A user's record with its personal values opened (`getUser`, and the admin views).
+    pub fn user_document(&self, app_id: &str, user: &UserRow) -> Result<Value> {
         let mut doc = json!({
             "status": user.status,
             "createdAt": iso_millis(user.created_at),
             "updatedAt": iso_millis(user.updated_at),
-            "handle": self.user_handle(&user)?,
+            "handle": self.user_handle(user)?,
             "locale": user.locale,
             "twoFactorPhoneVerification": user.two_factor_phone,
             "twoFactorGoogleVerification": user.two_factor_google,
-            "appId": app.id(),
+            "appId": app_id,
             "phoneVerified": user.phone_verified,
-            "metaData": Value::Object(self.user_metadata(&user)?),
+            "metaData": Value::Object(self.user_metadata(user)?),
             "loginProvider": user.login_provider,
         });
         if let Some(obj) = doc.as_object_mut() {
-            if let Some(name) = self.user_name(&user)? {
+            if let Some(name) = self.user_name(user)? {
                 obj.insert("userName".into(), Value::String(name));
             }
             if let Some(enc) = &user.phone_enc {

@@ -146,6 +146,12 @@ impl Fields {
     }
 }
 
+/// What handlers learn about a request for its log line (the app it concerns).
+#[derive(Debug, Default)]
+pub struct RequestLog {
+    pub app_id: std::sync::OnceLock<String>,
+}
+
 /// A parsed CosyncJWT request: verified caller and fields.
 pub struct CosyncRequest {
     pub caller: Caller,
@@ -190,6 +196,11 @@ impl FromRequest<Arc<Core>> for CosyncRequest {
             query_app_token: query_token.as_deref(),
         };
         let caller = core.resolve_caller(&presented, now)?;
+        if let (Some(log), Some(app_id)) =
+            (parts.extensions.get::<Arc<RequestLog>>(), &caller.app_id)
+        {
+            let _ = log.app_id.set(app_id.clone());
+        }
         let bytes: Bytes = axum::body::to_bytes(body, MAX_BODY_BYTES)
             .await
             .map_err(|_| Error::InvalidData)?;

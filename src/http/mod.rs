@@ -2,13 +2,15 @@
 //! normalised (a doubled leading slash from the Swift SDK still routes, spec §1.1) and one
 //! log line each, without query strings (they carry tokens and codes).
 
+pub mod admin;
 pub mod cosync;
+pub mod docs;
 pub mod error;
 pub mod extract;
 pub mod well_known;
 
 use axum::Router;
-use axum::extract::{MatchedPath, Request};
+use axum::extract::{MatchedPath, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -19,17 +21,27 @@ use crate::domain::Core;
 
 /// All routes, with state. No request runs longer than `deadline`.
 pub fn router(core: Arc<Core>, deadline: Duration) -> Router {
-    Router::new()
-        .merge(cosync::router())
-        .merge(well_known::router())
+    let (routes, api) = api_router().split_for_parts();
+    routes
+        .layer(axum::Extension(Arc::new(docs::Docs::new(&api))))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn(move |req, next| {
             with_deadline(deadline, req, next)
         }))
-        .layer(middleware::from_fn(log_request))
+        .layer(middleware::from_fn_with_state(core.clone(), log_request))
         .layer(tower_http::catch_panic::CatchPanicLayer::new())
         .with_state(core)
+}
+
+/// Every route with its OpenAPI description.
+pub fn api_router() -> utoipa_axum::router::OpenApiRouter<Arc<Core>> {
+    use utoipa::OpenApi;
+    utoipa_axum::router::OpenApiRouter::with_openapi(docs::ApiDoc::openapi())
+        .merge(cosync::router())
+        .merge(well_known::router())
+        .merge(admin::router())
+        .merge(docs::router())
 }
 
 async fn not_found() -> Response {
@@ -65,8 +77,10 @@ async fn with_deadline(deadline: Duration, req: Request, next: Next) -> Response
     }
 }
 
-/// One line per request: method, route template, status, latency.
-async fn log_request(req: Request, next: Next) -> Response {
+/// One line per request (method, route template, status, latency, app id, request id; never
+/// a query string, handle or secret) and the request metrics. The request id comes from a
+/// well-formed `x-request-id` header or is made here, and is echoed in the answer.
+async fn log_request(State(core): State<Arc<Core>>, mut req: Request, next: Next) -> Response {
     let start = Instant::now();
     let method = req.method().clone();
     let route = req
@@ -74,14 +88,43 @@ async fn log_request(req: Request, next: Next) -> Response {
         .get::<MatchedPath>()
         .map(|p| p.as_str().to_owned())
         .unwrap_or_else(|| "unmatched".into());
-    let res = next.run(req).await;
+    let request_id = req
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| {
+            !v.is_empty()
+                && v.len() <= 64
+                && v.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        })
+        .map(str::to_owned)
+        .unwrap_or_else(|| uuid::Uuid::now_v7().simple().to_string());
+    let log = Arc::new(extract::RequestLog::default());
+    // Admin routes name the app in their path.
+    if let Some(i) = route.split('/').position(|s| s == "{app_id}")
+        && let Some(app_id) = req.uri().path().split('/').nth(i)
+    {
+        let _ = log.app_id.set(app_id.chars().take(64).collect());
+    }
+    req.extensions_mut().insert(log.clone());
+    let mut res = next.run(req).await;
+    let status = res.status().as_u16();
+    let seconds = start.elapsed().as_secs_f64();
+    core.metrics
+        .request(method.as_str(), &route, status, seconds);
     tracing::info!(
         %method,
         route,
-        status = res.status().as_u16(),
-        latency_ms = start.elapsed().as_secs_f64() * 1000.0,
+        status,
+        latency_ms = seconds * 1000.0,
+        app_id = log.app_id.get().map(String::as_str).unwrap_or(""),
+        request_id,
         "request"
     );
+    if let Ok(v) = HeaderValue::from_str(&request_id) {
+        res.headers_mut().insert("x-request-id", v);
+    }
     res
 }
 

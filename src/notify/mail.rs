@@ -16,6 +16,8 @@ pub struct Mail {
     pub rendered: Rendered,
     /// Template name, for logs.
     pub kind: &'static str,
+    /// The app's own sender address, instead of the server's `TESSERA_MAIL_FROM`.
+    pub from: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -80,9 +82,18 @@ impl Mailer {
                 .parse::<lettre::Address>()
                 .map_err(|_| MailError::BadAddress)?,
         );
+        let from = match &mail.from {
+            Some(address) => Mailbox::new(
+                from.name.clone(),
+                address
+                    .parse::<lettre::Address>()
+                    .map_err(|e| MailError::Build(e.to_string()))?,
+            ),
+            None => from.clone(),
+        };
         Message::builder()
             .message_id(None)
-            .from(from.clone())
+            .from(from)
             .to(to)
             .subject(mail.rendered.subject.clone())
             .multipart(MultiPart::alternative_plain_html(

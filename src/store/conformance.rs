@@ -75,6 +75,7 @@ fn user_row(app_id: &str, handle: &[u8]) -> UserRow {
         last_login: None,
         created_at: 5_000,
         updated_at: 5_000,
+        anonymous: false,
     }
 }
 
@@ -831,6 +832,175 @@ async fn check_invite_take_race(store: S) {
     assert!(store.invites_for(&app, b"race").await.unwrap().is_empty());
 }
 
+async fn check_admin_tokens(store: S) {
+    let t = |id: &str, created_at: i64| AdminTokenRow {
+        id: id.into(),
+        name: format!("name of {id}"),
+        secret_hash: id.as_bytes().to_vec(),
+        created_at,
+        expires_at: Some(created_at + 10),
+        revoked_at: None,
+        last_used_at: None,
+    };
+    let (a, b) = (id(), id());
+    store.admin_token_insert(&t(&b, 2)).await.unwrap();
+    store.admin_token_insert(&t(&a, 1)).await.unwrap();
+    assert_conflict(
+        store.admin_token_insert(&t(&a, 1)).await,
+        "admin_tokens_pkey",
+    );
+    assert_eq!(store.admin_token_get(&a).await.unwrap(), t(&a, 1));
+    let listed: Vec<String> = store
+        .admin_token_list()
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.id == a || r.id == b)
+        .map(|r| r.id)
+        .collect();
+    assert_eq!(listed, vec![a.clone(), b.clone()], "oldest first");
+    store.admin_token_touch(&a, 7).await.unwrap();
+    assert!(store.admin_token_revoke(&a, 8).await.unwrap());
+    assert!(
+        !store.admin_token_revoke(&a, 9).await.unwrap(),
+        "revoked once"
+    );
+    assert!(
+        !store.admin_token_revoke(&id(), 9).await.unwrap(),
+        "unknown"
+    );
+    let got = store.admin_token_get(&a).await.unwrap();
+    assert_eq!((got.last_used_at, got.revoked_at), (Some(7), Some(8)));
+    assert_not_found(store.admin_token_get(&id()).await, "unknown token");
+}
+
+async fn check_app_delete_and_key_rotation(store: S) {
+    let app = new_app(&store).await;
+    let other = new_app(&store).await;
+    let mut user = user_row(&app, b"u");
+    user.anonymous = true;
+    store.user_create(&user).await.unwrap();
+    store.user_create(&user_row(&app, b"v")).await.unwrap();
+    store.user_create(&user_row(&other, b"u")).await.unwrap();
+    store
+        .signup_upsert(&signup_row(&app, b"s", b"c"), "")
+        .await
+        .unwrap();
+    store
+        .invite_put(&invite_row(&app, b"i", "x", b"c"))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.app_counts(&app).await.unwrap(),
+        AppCounts {
+            users: 2,
+            anonymous_users: 1,
+            pending_signups: 1,
+            invites: 1
+        }
+    );
+    // Rotation: each new key becomes active, the previous one retires, at most 3 published.
+    let mut kids = vec![store.app_get(&app).await.unwrap().active_kid];
+    for n in 0..3 {
+        let mut k = key_row(&app);
+        k.kid = format!("{app}-k{n}");
+        k.created_at = 10_000 + n;
+        store.app_key_rotate(&k, 3).await.unwrap();
+        kids.push(k.kid);
+    }
+    assert_eq!(store.app_get(&app).await.unwrap().active_kid, kids[3]);
+    let mut status: Vec<(String, String)> = store
+        .app_keys(&app)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|k| (k.kid, k.status))
+        .collect();
+    status.sort();
+    let mut want = vec![
+        (kids[0].clone(), "retired".to_owned()),
+        (kids[1].clone(), "retiring".to_owned()),
+        (kids[2].clone(), "retiring".to_owned()),
+        (kids[3].clone(), "active".to_owned()),
+    ];
+    want.sort();
+    assert_eq!(status, want);
+    let mut stray = key_row(&id());
+    stray.kid = id();
+    assert_not_found(store.app_key_rotate(&stray, 3).await, "unknown app");
+    // Deletion takes everything of the app and nothing of another.
+    store.app_delete(&app).await.unwrap();
+    assert_not_found(store.app_get(&app).await, "app gone");
+    assert!(store.app_keys(&app).await.unwrap().is_empty());
+    assert_eq!(store.app_counts(&app).await.unwrap(), AppCounts::default());
+    assert_eq!(store.app_counts(&other).await.unwrap().users, 1);
+    assert_not_found(store.app_delete(&app).await, "deleted twice");
+}
+
+async fn check_user_listing_and_status(store: S) {
+    let app = new_app(&store).await;
+    let mut ids = Vec::new();
+    for n in 0..5u8 {
+        let mut u = user_row(&app, &[b'p', n]);
+        u.created_at = 1_000 + i64::from(n);
+        store.user_create(&u).await.unwrap();
+        ids.push(u.id);
+    }
+    let page = |limit, offset| {
+        let store = store.clone();
+        let app = app.clone();
+        async move {
+            store
+                .user_list(&app, limit, offset)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|u| u.id)
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(page(2, 0).await, ids[0..2].to_vec());
+    assert_eq!(page(2, 4).await, ids[4..].to_vec());
+    assert!(page(2, 10).await.is_empty());
+    store
+        .user_set_status(&app, &ids[1], "suspend", 9_000)
+        .await
+        .unwrap();
+    let u = store.user_get(&app, &ids[1]).await.unwrap();
+    assert_eq!(
+        (u.status.as_str(), u.epoch, u.updated_at),
+        ("suspend", 1, 9_000)
+    );
+    assert_not_found(
+        store.user_set_status(&app, "nobody", "active", 1).await,
+        "unknown user",
+    );
+    for n in 0..3u8 {
+        let mut s = signup_row(&app, &[b's', n], b"c");
+        s.created_at = 100 + i64::from(n);
+        store.signup_upsert(&s, "").await.unwrap();
+        let mut i = invite_row(&app, &[b'i', n], "x", b"c");
+        i.created_at = 100 + i64::from(n);
+        store.invite_put(&i).await.unwrap();
+    }
+    let signups = store.signup_list(&app, 2, 1).await.unwrap();
+    assert_eq!(
+        signups
+            .iter()
+            .map(|s| s.handle_idx.clone())
+            .collect::<Vec<_>>(),
+        vec![b"s\x01".to_vec(), b"s\x02".to_vec()]
+    );
+    let invites = store.invite_list(&app, 10, 0).await.unwrap();
+    assert_eq!(
+        invites
+            .iter()
+            .map(|i| i.handle_idx.clone())
+            .collect::<Vec<_>>(),
+        vec![b"i\x00".to_vec(), b"i\x01".to_vec(), b"i\x02".to_vec()]
+    );
+}
+
 async fn check_codes(store: S) {
     let app = new_app(&store).await;
     let code = |hash: &[u8], payload: Option<Vec<u8>>| CodeRow {
@@ -1077,6 +1247,9 @@ conformance!(
     check_signup_complete_race,
     check_invites,
     check_invite_take_race,
+    check_admin_tokens,
+    check_app_delete_and_key_rotation,
+    check_user_listing_and_status,
     check_codes,
     check_code_take_race,
     check_attempts,

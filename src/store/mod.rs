@@ -77,6 +77,8 @@ pub struct UserRow {
     pub last_login: Option<i64>,
     pub created_at: i64,
     pub updated_at: i64,
+    /// An `ANON_` user (counted apart in the app's statistics).
+    pub anonymous: bool,
 }
 
 /// A change to a user's two-factor columns; `None` leaves a column as it is.
@@ -346,9 +348,75 @@ pub trait AuditStore: Send + Sync {
     async fn audit_list(&self, filter: &AuditFilter) -> StoreResult<Vec<AuditRow>>;
 }
 
+/// A server admin token: only a keyed hash of its secret is kept.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AdminTokenRow {
+    pub id: String,
+    pub name: String,
+    pub secret_hash: Vec<u8>,
+    pub created_at: i64,
+    pub expires_at: Option<i64>,
+    pub revoked_at: Option<i64>,
+    pub last_used_at: Option<i64>,
+}
+
+/// Counts shown by the admin API per app.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct AppCounts {
+    pub users: i64,
+    pub anonymous_users: i64,
+    pub pending_signups: i64,
+    pub invites: i64,
+}
+
+/// What operators need beyond the end-user flows: admin tokens, whole-app operations,
+/// listings and counts.
+#[async_trait]
+pub trait AdminStore: Send + Sync {
+    async fn admin_token_insert(&self, row: &AdminTokenRow) -> StoreResult<()>;
+    async fn admin_token_get(&self, id: &str) -> StoreResult<AdminTokenRow>;
+    /// Oldest first.
+    async fn admin_token_list(&self) -> StoreResult<Vec<AdminTokenRow>>;
+    /// Marks the token revoked; false if it was unknown or already revoked.
+    async fn admin_token_revoke(&self, id: &str, now: i64) -> StoreResult<bool>;
+    async fn admin_token_touch(&self, id: &str, now: i64) -> StoreResult<()>;
+    /// Deletes the app and everything that belongs to it.
+    async fn app_delete(&self, app_id: &str) -> StoreResult<()>;
+    /// Atomically makes `key` the app's active key: the previous active key retires, and
+    /// retiring keys beyond the newest `keep` published keys are retired for good.
+    async fn app_key_rotate(&self, key: &AppKeyRow, keep: usize) -> StoreResult<()>;
+    /// Users in creation order, a page at a time.
+    async fn user_list(&self, app_id: &str, limit: i64, offset: i64) -> StoreResult<Vec<UserRow>>;
+    /// Sets the status and bumps the credential epoch (every earlier token is revoked).
+    async fn user_set_status(
+        &self,
+        app_id: &str,
+        id: &str,
+        status: &str,
+        now: i64,
+    ) -> StoreResult<()>;
+    /// Pending signups in creation order, a page at a time.
+    async fn signup_list(
+        &self,
+        app_id: &str,
+        limit: i64,
+        offset: i64,
+    ) -> StoreResult<Vec<SignupRow>>;
+    /// Pending invites in creation order, a page at a time.
+    async fn invite_list(
+        &self,
+        app_id: &str,
+        limit: i64,
+        offset: i64,
+    ) -> StoreResult<Vec<InviteRow>>;
+    async fn app_counts(&self, app_id: &str) -> StoreResult<AppCounts>;
+}
+
 #[async_trait]
 pub trait HealthStore: Send + Sync {
     async fn ping(&self) -> StoreResult<()>;
+    /// Connections in the pool, and how many of them are idle.
+    fn pool_stats(&self) -> (u32, usize);
 }
 
 /// Everything the domain needs from storage.
@@ -362,6 +430,7 @@ pub trait Store:
     + AttemptStore
     + TemplateStore
     + AuditStore
+    + AdminStore
     + HealthStore
     + migration::MigrationStore
 {
@@ -377,6 +446,7 @@ impl<T> Store for T where
         + AttemptStore
         + TemplateStore
         + AuditStore
+        + AdminStore
         + HealthStore
         + migration::MigrationStore
 {

@@ -82,6 +82,11 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../../migrations/sqlite/0007_contested_signups.sql"),
     ),
     (
+        8,
+        "admin",
+        include_str!("../../migrations/sqlite/0008_admin.sql"),
+    ),
+    (
         10,
         "keys_and_migration",
         include_str!("../../migrations/sqlite/0010_keys_and_migration.sql"),
@@ -117,6 +122,11 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         7,
         "contested_signups",
         include_str!("../../migrations/postgres/0007_contested_signups.sql"),
+    ),
+    (
+        8,
+        "admin",
+        include_str!("../../migrations/postgres/0008_admin.sql"),
     ),
     (
         10,
@@ -360,6 +370,7 @@ pub(super) fn user_from(row: &AnyRow) -> Result<UserRow, sqlx::Error> {
         last_login: row.try_get("last_login")?,
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
+        anonymous: get_flag(row, "anonymous")?,
     })
 }
 
@@ -405,8 +416,8 @@ fn one<T>(
 pub(super) const USER_INSERT: &str = "INSERT INTO users (id, app_id, handle_idx, handle_enc, user_name_idx, \
     user_name_enc, password_hash, status, locale, metadata_enc, epoch, login_provider, \
     two_factor_phone, two_factor_google, totp_enc, totp_last_step, phone_enc, phone_idx, \
-    phone_verified, last_login, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, \
-    $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22)";
+    phone_verified, last_login, created_at, updated_at, anonymous) VALUES ($1, $2, $3, $4, $5, $6, \
+    $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23)";
 
 pub(super) fn bind_user<'q>(
     q: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>,
@@ -434,6 +445,7 @@ pub(super) fn bind_user<'q>(
         .bind(u.last_login)
         .bind(u.created_at)
         .bind(u.updated_at)
+        .bind(flag(u.anonymous))
 }
 
 #[async_trait]
@@ -1017,6 +1029,10 @@ impl HealthStore for SqlStore {
             .map_err(map_err)?;
         Ok(())
     }
+
+    fn pool_stats(&self) -> (u32, usize) {
+        (self.pool.size(), self.pool.num_idle())
+    }
 }
 
 #[async_trait]
@@ -1234,5 +1250,263 @@ impl AuditStore for SqlStore {
         rows.iter()
             .map(|r| audit_from(r).map_err(map_err))
             .collect()
+    }
+}
+
+fn admin_token_from(row: &AnyRow) -> Result<AdminTokenRow, sqlx::Error> {
+    Ok(AdminTokenRow {
+        id: row.try_get("id")?,
+        name: row.try_get("name")?,
+        secret_hash: row.try_get("secret_hash")?,
+        created_at: row.try_get("created_at")?,
+        expires_at: row.try_get("expires_at")?,
+        revoked_at: row.try_get("revoked_at")?,
+        last_used_at: row.try_get("last_used_at")?,
+    })
+}
+
+#[async_trait]
+impl AdminStore for SqlStore {
+    async fn admin_token_insert(&self, t: &AdminTokenRow) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO admin_tokens (id, name, secret_hash, created_at, expires_at, revoked_at, \
+             last_used_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(&t.id)
+        .bind(&t.name)
+        .bind(&t.secret_hash)
+        .bind(t.created_at)
+        .bind(t.expires_at)
+        .bind(t.revoked_at)
+        .bind(t.last_used_at)
+        .execute(&self.pool)
+        .await
+        .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn admin_token_get(&self, id: &str) -> StoreResult<AdminTokenRow> {
+        let r = sqlx::query("SELECT * FROM admin_tokens WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await;
+        one(r, admin_token_from)
+    }
+
+    async fn admin_token_list(&self) -> StoreResult<Vec<AdminTokenRow>> {
+        let rows = sqlx::query("SELECT * FROM admin_tokens ORDER BY created_at, id")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(map_err)?;
+        rows.iter()
+            .map(|r| admin_token_from(r).map_err(map_err))
+            .collect()
+    }
+
+    async fn admin_token_revoke(&self, id: &str, now: i64) -> StoreResult<bool> {
+        let done = sqlx::query(
+            "UPDATE admin_tokens SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL",
+        )
+        .bind(id)
+        .bind(now)
+        .execute(&self.pool)
+        .await
+        .map_err(map_err)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn admin_token_touch(&self, id: &str, now: i64) -> StoreResult<()> {
+        sqlx::query("UPDATE admin_tokens SET last_used_at = $2 WHERE id = $1")
+            .bind(id)
+            .bind(now)
+            .execute(&self.pool)
+            .await
+            .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn app_delete(&self, app_id: &str) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await.map_err(map_err)?;
+        // Children first, so the result does not depend on foreign-key enforcement.
+        for table in [
+            "invites",
+            "codes",
+            "signups",
+            "users",
+            "templates",
+            "app_keys",
+        ] {
+            sqlx::query(AssertSqlSafe(format!(
+                "DELETE FROM {table} WHERE app_id = $1"
+            )))
+            .bind(app_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        }
+        let gone = sqlx::query("DELETE FROM apps WHERE id = $1")
+            .bind(app_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        if gone.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        // Attempt counters name the app inside their key.
+        sqlx::query("DELETE FROM attempts WHERE key LIKE $1")
+            .bind(format!("%:{app_id}:%"))
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        tx.commit().await.map_err(map_err)
+    }
+
+    async fn app_key_rotate(&self, key: &AppKeyRow, keep: usize) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await.map_err(map_err)?;
+        let moved = sqlx::query("UPDATE apps SET active_kid = $2, updated_at = $3 WHERE id = $1")
+            .bind(&key.app_id)
+            .bind(&key.kid)
+            .bind(key.created_at)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        if moved.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        sqlx::query(
+            "UPDATE app_keys SET status = 'retiring' WHERE app_id = $1 AND status = 'active'",
+        )
+        .bind(&key.app_id)
+        .execute(&mut *tx)
+        .await
+        .map_err(map_err)?;
+        sqlx::query(
+            "INSERT INTO app_keys (kid, app_id, sealed_private, public_der, status, created_at) \
+             VALUES ($1, $2, $3, $4, 'active', $5)",
+        )
+        .bind(&key.kid)
+        .bind(&key.app_id)
+        .bind(&key.sealed_private)
+        .bind(&key.public_der)
+        .bind(key.created_at)
+        .execute(&mut *tx)
+        .await
+        .map_err(map_err)?;
+        // Only the newest `keep` keys stay published.
+        let published = sqlx::query(
+            "SELECT kid FROM app_keys WHERE app_id = $1 AND status IN ('active', 'retiring') \
+             ORDER BY created_at DESC, kid DESC",
+        )
+        .bind(&key.app_id)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(map_err)?;
+        for row in published.iter().skip(keep) {
+            let kid: String = row.try_get("kid").map_err(map_err)?;
+            sqlx::query("UPDATE app_keys SET status = 'retired' WHERE kid = $1")
+                .bind(kid)
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err)?;
+        }
+        tx.commit().await.map_err(map_err)
+    }
+
+    async fn user_list(&self, app_id: &str, limit: i64, offset: i64) -> StoreResult<Vec<UserRow>> {
+        let rows = sqlx::query(
+            "SELECT * FROM users WHERE app_id = $1 ORDER BY created_at, id LIMIT $2 OFFSET $3",
+        )
+        .bind(app_id)
+        .bind(limit.clamp(1, 1000))
+        .bind(offset.max(0))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(map_err)?;
+        rows.iter().map(|r| user_from(r).map_err(map_err)).collect()
+    }
+
+    async fn user_set_status(
+        &self,
+        app_id: &str,
+        id: &str,
+        status: &str,
+        now: i64,
+    ) -> StoreResult<()> {
+        let done = sqlx::query(
+            "UPDATE users SET status = $3, epoch = epoch + 1, updated_at = $4 \
+             WHERE app_id = $1 AND id = $2",
+        )
+        .bind(app_id)
+        .bind(id)
+        .bind(status)
+        .bind(now)
+        .execute(&self.pool)
+        .await
+        .map_err(map_err)?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+
+    async fn signup_list(
+        &self,
+        app_id: &str,
+        limit: i64,
+        offset: i64,
+    ) -> StoreResult<Vec<SignupRow>> {
+        let rows = sqlx::query(
+            "SELECT * FROM signups WHERE app_id = $1 ORDER BY created_at, id LIMIT $2 OFFSET $3",
+        )
+        .bind(app_id)
+        .bind(limit.clamp(1, 1000))
+        .bind(offset.max(0))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(map_err)?;
+        rows.iter()
+            .map(|r| signup_from(r).map_err(map_err))
+            .collect()
+    }
+
+    async fn invite_list(
+        &self,
+        app_id: &str,
+        limit: i64,
+        offset: i64,
+    ) -> StoreResult<Vec<InviteRow>> {
+        let rows = sqlx::query(
+            "SELECT * FROM invites WHERE app_id = $1 \
+             ORDER BY created_at, handle_idx, sender_id LIMIT $2 OFFSET $3",
+        )
+        .bind(app_id)
+        .bind(limit.clamp(1, 1000))
+        .bind(offset.max(0))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(map_err)?;
+        rows.iter()
+            .map(|r| invite_from(r).map_err(map_err))
+            .collect()
+    }
+
+    async fn app_counts(&self, app_id: &str) -> StoreResult<AppCounts> {
+        let row = sqlx::query(
+            "SELECT (SELECT COUNT(*) FROM users WHERE app_id = $1) AS users, \
+             (SELECT COUNT(*) FROM users WHERE app_id = $1 AND anonymous = 1) AS anonymous_users, \
+             (SELECT COUNT(*) FROM signups WHERE app_id = $1) AS pending_signups, \
+             (SELECT COUNT(*) FROM invites WHERE app_id = $1) AS invites",
+        )
+        .bind(app_id)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(map_err)?;
+        let n = |c: &str| row.try_get::<i64, _>(c).map_err(map_err);
+        Ok(AppCounts {
+            users: n("users")?,
+            anonymous_users: n("anonymous_users")?,
+            pending_signups: n("pending_signups")?,
+            invites: n("invites")?,
+        })
     }
 }

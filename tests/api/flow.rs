@@ -12,8 +12,18 @@ async fn healthz_and_app_list(backend: Backend) {
     let out = server.cli(&["app", "list", "--json"]);
     assert!(out.status.success());
     let list: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(list[0]["appId"], app.app_id.as_str());
-    assert_eq!(list[0]["name"], "Listed App");
+    assert_eq!(list["apps"][0]["appId"], app.app_id.as_str());
+    assert_eq!(list["apps"][0]["name"], "Listed App");
+    // Without --json: a table a person reads.
+    let out = server.cli(&["app", "list"]);
+    let table = String::from_utf8(out.stdout).unwrap();
+    let mut lines = table.lines();
+    assert!(lines.next().unwrap().starts_with("APP ID"), "{table}");
+    let row = lines.next().unwrap();
+    assert!(
+        row.starts_with(&app.app_id) && row.contains("active") && row.ends_with("Listed App"),
+        "{table}"
+    );
     assert!(app.public_key.starts_with("-----BEGIN PUBLIC KEY-----\n"));
     assert!(
         app.jwks_url

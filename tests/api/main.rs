@@ -8,6 +8,7 @@ mod helpers;
 mod sms_sink;
 mod smtp;
 
+mod admin;
 mod at_rest;
 mod bad_input;
 mod flow;
@@ -15,6 +16,7 @@ mod jwt;
 mod migration;
 mod migration_bad_input;
 mod multi_node;
+mod operations;
 mod protocol;
 mod rotation;
 mod two_factor;

@@ -1,21 +1,22 @@
 //! `invite` (by a logged-in user) and `register` (by the invitee).
 
-use axum::Router;
 use axum::extract::State;
-use axum::routing::post;
 use std::sync::Arc;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-use super::{Answer, Reply, issued_json};
+use super::{Answer, Reply, doc, issued_json};
 use crate::domain::invites::RegisterInput;
 use crate::domain::{Core, Error};
 use crate::http::extract::CosyncRequest;
 
-pub fn router() -> Router<Arc<Core>> {
-    Router::new()
-        .route("/api/appuser/invite", post(invite))
-        .route("/api/appuser/register", post(register))
+pub fn router() -> OpenApiRouter<Arc<Core>> {
+    OpenApiRouter::new()
+        .routes(routes!(invite))
+        .routes(routes!(register))
 }
 
+#[utoipa::path(post, path = "/api/appuser/invite", tag = "cosync", request_body(content((doc::InviteBody = "application/x-www-form-urlencoded"), (doc::InviteBody = "application/json")), description = "Form-encoded (also without a Content-Type) or JSON"), security(("access_token" = [])), responses((status = 200, description = "`true`: the invitee is mailed a code", body = bool), (status = 400, description = "A protocol error", body = doc::CosyncError), (status = 503, description = "Database unavailable or overloaded", body = doc::CosyncError)))]
 async fn invite(State(core): State<Arc<Core>>, req: CosyncRequest) -> Answer {
     let session = req.caller.require_session(Error::MissingParameter)?;
     let handle = req.fields.required("handle")?;
@@ -26,6 +27,7 @@ async fn invite(State(core): State<Arc<Core>>, req: CosyncRequest) -> Answer {
     Ok(Reply::True)
 }
 
+#[utoipa::path(post, path = "/api/appuser/register", tag = "cosync", request_body(content((doc::RegisterBody = "application/x-www-form-urlencoded"), (doc::RegisterBody = "application/json")), description = "Form-encoded (also without a Content-Type) or JSON"), security(("app_token" = []), ("access_token" = [])), responses((status = 200, description = "The token pair of the new user", body = doc::Tokens), (status = 400, description = "A protocol error", body = doc::CosyncError), (status = 503, description = "Database unavailable or overloaded", body = doc::CosyncError)))]
 async fn register(State(core): State<Arc<Core>>, req: CosyncRequest) -> Answer {
     let app_id = req.caller.require_app_id(Error::MissingParameter)?;
     let input = RegisterInput {

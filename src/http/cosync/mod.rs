@@ -1,23 +1,24 @@
 //! The CosyncJWT end-user routes (`/api/appuser/*`, spec §3), one file per group.
 
 mod account;
+mod doc;
 mod invites;
 mod password;
 mod session;
 mod two_factor;
 
-use axum::Router;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 use std::sync::Arc;
+use utoipa_axum::router::OpenApiRouter;
 
 use super::error::{WireError, json_body};
 use crate::domain::Core;
 use crate::domain::tokens::Issued;
 
-pub fn router() -> Router<Arc<Core>> {
-    Router::new()
+pub fn router() -> OpenApiRouter<Arc<Core>> {
+    OpenApiRouter::new()
         .merge(session::router())
         .merge(password::router())
         .merge(invites::router())

@@ -1,21 +1,22 @@
 //! `forgotPassword`, `resetPassword`, `changePassword`.
 
-use axum::Router;
 use axum::extract::State;
-use axum::routing::post;
 use std::sync::Arc;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-use super::{Answer, Reply};
+use super::{Answer, Reply, doc};
 use crate::domain::{Core, Error};
 use crate::http::extract::CosyncRequest;
 
-pub fn router() -> Router<Arc<Core>> {
-    Router::new()
-        .route("/api/appuser/forgotPassword", post(forgot_password))
-        .route("/api/appuser/resetPassword", post(reset_password))
-        .route("/api/appuser/changePassword", post(change_password))
+pub fn router() -> OpenApiRouter<Arc<Core>> {
+    OpenApiRouter::new()
+        .routes(routes!(forgot_password))
+        .routes(routes!(reset_password))
+        .routes(routes!(change_password))
 }
 
+#[utoipa::path(post, path = "/api/appuser/forgotPassword", tag = "cosync", request_body(content((doc::HandleBody = "application/x-www-form-urlencoded"), (doc::HandleBody = "application/json")), description = "Form-encoded (also without a Content-Type) or JSON"), security(("app_token" = []), ("access_token" = [])), responses((status = 200, description = "`true`: a reset code is mailed", body = bool), (status = 400, description = "A protocol error", body = doc::CosyncError), (status = 503, description = "Database unavailable or overloaded", body = doc::CosyncError)))]
 async fn forgot_password(State(core): State<Arc<Core>>, req: CosyncRequest) -> Answer {
     let app_id = req.caller.require_app_id(Error::MissingParameter)?;
     let handle = req.fields.required("handle")?;
@@ -23,6 +24,7 @@ async fn forgot_password(State(core): State<Arc<Core>>, req: CosyncRequest) -> A
     Ok(Reply::True)
 }
 
+#[utoipa::path(post, path = "/api/appuser/resetPassword", tag = "cosync", request_body(content((doc::ResetPasswordBody = "application/x-www-form-urlencoded"), (doc::ResetPasswordBody = "application/json")), description = "Form-encoded (also without a Content-Type) or JSON"), security(("app_token" = []), ("access_token" = [])), responses((status = 200, description = "`true`: the password is set and earlier access-tokens are revoked", body = bool), (status = 400, description = "A protocol error", body = doc::CosyncError), (status = 503, description = "Database unavailable or overloaded", body = doc::CosyncError)))]
 async fn reset_password(State(core): State<Arc<Core>>, req: CosyncRequest) -> Answer {
     let app_id = req.caller.require_app_id(Error::MissingParameter)?;
     let handle = req.fields.required("handle")?;
@@ -33,6 +35,7 @@ async fn reset_password(State(core): State<Arc<Core>>, req: CosyncRequest) -> An
     Ok(Reply::True)
 }
 
+#[utoipa::path(post, path = "/api/appuser/changePassword", tag = "cosync", request_body(content((doc::ChangePasswordBody = "application/x-www-form-urlencoded"), (doc::ChangePasswordBody = "application/json")), description = "Form-encoded (also without a Content-Type) or JSON"), security(("access_token" = [])), responses((status = 200, description = "`true`: earlier access-tokens are revoked", body = bool), (status = 400, description = "A protocol error", body = doc::CosyncError), (status = 503, description = "Database unavailable or overloaded", body = doc::CosyncError)))]
 async fn change_password(State(core): State<Arc<Core>>, req: CosyncRequest) -> Answer {
     let session = req.caller.require_session(Error::MissingParameter)?;
     let current = req.fields.text("password")?.map(Into::into);

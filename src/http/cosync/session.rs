@@ -1,13 +1,13 @@
 //! Signing up and logging in: `signup`, `completeSignup` (POST, and the GET e-mail link that
 //! shows a confirmation page), `login`, `loginAnonymous`.
 
-use axum::Router;
 use axum::extract::State;
-use axum::routing::post;
 use serde_json::{Value, json};
 use std::sync::Arc;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-use super::{Answer, Reply, issued_json};
+use super::{Answer, Reply, doc, issued_json};
 use crate::domain::login::LoginInput;
 use crate::domain::signup::{CompleteOutcome, SignupInput, SignupOutcome};
 use crate::domain::two_factor::LoginOutcome;
@@ -15,29 +15,35 @@ use crate::domain::{Core, Error, parse_code};
 use crate::http::extract::CosyncRequest;
 use crate::notify::templates::escape_html;
 
-pub fn router() -> Router<Arc<Core>> {
-    Router::new()
-        .route("/api/appuser/login", post(login))
-        .route("/api/appuser/loginAnonymous", post(login_anonymous))
-        .route("/api/appuser/signup", post(signup))
-        .route(
-            "/api/appuser/completeSignup",
-            post(complete_signup).get(confirm_page),
-        )
+pub fn router() -> OpenApiRouter<Arc<Core>> {
+    OpenApiRouter::new()
+        .routes(routes!(login))
+        .routes(routes!(login_anonymous))
+        .routes(routes!(signup))
+        .routes(routes!(complete_signup, confirm_page))
 }
 
+#[utoipa::path(post, path = "/api/appuser/login", tag = "cosync", request_body(content((doc::LoginBody = "application/x-www-form-urlencoded"), (doc::LoginBody = "application/json")), description = "Form-encoded (also without a Content-Type) or JSON"), security(("app_token" = [])), responses((status = 200, description = "The token pair, or a login-token when a second factor is due", body = doc::Tokens), (status = 400, description = "A protocol error", body = doc::CosyncError), (status = 503, description = "Database unavailable or overloaded", body = doc::CosyncError)))]
 async fn login(State(core): State<Arc<Core>>, req: CosyncRequest) -> Answer {
     let app_id = req.caller.require_app_scope()?;
     let input = LoginInput {
         handle: req.fields.required("handle")?,
         password: req.fields.required_secret("password")?,
     };
-    match core.login(app_id, input, req.now).await? {
+    let outcome = core.login(app_id, input, req.now).await;
+    core.metrics.login(match &outcome {
+        Ok(LoginOutcome::Issued(_)) => "success",
+        Ok(LoginOutcome::SecondFactor(_)) => "second_factor",
+        Err(Error::InvalidCredentials) => "failure",
+        Err(_) => "refused",
+    });
+    match outcome? {
         LoginOutcome::Issued(issued) => Ok(Reply::Json(issued_json(issued))),
         LoginOutcome::SecondFactor(token) => Ok(Reply::Json(json!({ "login-token": token }))),
     }
 }
 
+#[utoipa::path(post, path = "/api/appuser/loginAnonymous", tag = "cosync", request_body(content((doc::AnonymousBody = "application/x-www-form-urlencoded"), (doc::AnonymousBody = "application/json")), description = "Form-encoded (also without a Content-Type) or JSON"), security(("app_token" = [])), responses((status = 200, description = "The token pair of the anonymous user (created on first login)", body = doc::Tokens), (status = 400, description = "A protocol error", body = doc::CosyncError), (status = 503, description = "Database unavailable or overloaded", body = doc::CosyncError)))]
 async fn login_anonymous(State(core): State<Arc<Core>>, req: CosyncRequest) -> Answer {
     let app_id = req.caller.require_app_scope()?;
     let handle = req
@@ -51,6 +57,7 @@ async fn login_anonymous(State(core): State<Arc<Core>>, req: CosyncRequest) -> A
     Ok(Reply::Json(issued_json(issued)))
 }
 
+#[utoipa::path(post, path = "/api/appuser/signup", tag = "cosync", request_body(content((doc::SignupBody = "application/x-www-form-urlencoded"), (doc::SignupBody = "application/json")), description = "Form-encoded (also without a Content-Type) or JSON"), security(("app_token" = [])), responses((status = 200, description = "`true` (flows code, link: a code is mailed); flow none: `{jwt, access-token, code}`", body = Object), (status = 400, description = "A protocol error", body = doc::CosyncError), (status = 503, description = "Database unavailable or overloaded", body = doc::CosyncError)))]
 async fn signup(State(core): State<Arc<Core>>, req: CosyncRequest) -> Answer {
     let app_id = req.caller.require_app_scope()?;
     let input = SignupInput {
@@ -71,6 +78,7 @@ async fn signup(State(core): State<Arc<Core>>, req: CosyncRequest) -> Answer {
     }
 }
 
+#[utoipa::path(post, path = "/api/appuser/completeSignup", tag = "cosync", request_body(content((doc::CompleteSignupBody = "application/x-www-form-urlencoded"), (doc::CompleteSignupBody = "application/json")), description = "Form-encoded (also without a Content-Type) or JSON"), security(("app_token" = []), ("access_token" = [])), responses((status = 200, description = "The token pair; flow link: the clickThrough page as a JSON string", body = doc::Tokens), (status = 400, description = "A protocol error", body = doc::CosyncError), (status = 503, description = "Database unavailable or overloaded", body = doc::CosyncError)))]
 /// POST from an SDK, or from the confirmation page's button (field `confirm`), which then
 /// gets the `clickThrough` page whatever the app's flow.
 async fn complete_signup(State(core): State<Arc<Core>>, req: CosyncRequest) -> Answer {
@@ -96,6 +104,7 @@ async fn complete_signup(State(core): State<Arc<Core>>, req: CosyncRequest) -> A
     }
 }
 
+#[utoipa::path(get, path = "/api/appuser/completeSignup", tag = "cosync", params(doc::ConfirmQuery), responses((status = 200, description = "A confirmation page (text/html) whose button POSTs the code; opening it changes nothing", body = String), (status = 400, description = "A protocol error", body = doc::CosyncError), (status = 503, description = "Database unavailable or overloaded", body = doc::CosyncError)))]
 /// The e-mail link. Opening it changes nothing (mail scanners prefetch links): it shows a
 /// page whose button POSTs the confirmation.
 async fn confirm_page(State(core): State<Arc<Core>>, req: CosyncRequest) -> Answer {
