@@ -40,6 +40,11 @@ out = {
 h = base64.urlsafe_b64encode(json.dumps({"alg": "none", "typ": "JWT"}).encode()).rstrip(b"=").decode()
 c = base64.urlsafe_b64encode(json.dumps({"appId": app_id, "scope": "app"}).encode()).rstrip(b"=").decode()
 out["noneToken"] = h + "." + c + "."
+import hmac, hashlib
+hs = base64.urlsafe_b64encode(json.dumps({"alg": "HS256", "typ": "JWT"}).encode()).rstrip(b"=").decode()
+mac = hmac.new(srv_pub.encode(), (hs + "." + c).encode(), hashlib.sha256).digest()
+out["hsWithPublicKey"] = hs + "." + c + "." + base64.urlsafe_b64encode(mac).rstrip(b"=").decode()
+out["expiredAppToken"] = jwt.encode({"appId": app_id, "scope": "app", "exp": now - 60}, srv_priv, algorithm="RS256")
 print(json.dumps(out))
 "#;
 
@@ -451,7 +456,14 @@ async fn cosync_export_imports_and_old_apps_keep_working(backend: Backend) {
         .get("/api/appuser/getUser", &[("access-token", access)])
         .await
         .assert_code(405);
-    for forged in ["noneToken", "otherAppToken", "serverSecret"] {
+    for forged in [
+        "noneToken",
+        "otherAppToken",
+        "serverSecret",
+        "hsWithPublicKey",
+        "expiredAppToken",
+        "accessToken",
+    ] {
         login(
             &server,
             old[forged].as_str().unwrap(),
