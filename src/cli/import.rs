@@ -112,6 +112,25 @@ pub async fn run_import(settings: &Settings, cmd: ImportCommand) -> anyhow::Resu
             (report, json)
         }
     };
+    if !report.dry_run {
+        let users = report.counts.get("users").cloned().unwrap_or_default();
+        let detail = format!(
+            "users created {} existing {} rejected {}",
+            users.created, users.existing, users.rejected
+        );
+        core.audit(
+            crate::domain::Audit {
+                app_id: report.app_id.as_deref(),
+                user_id: None,
+                action: "admin.import",
+                outcome: "success",
+                ip: None,
+                detail: Some(&detail),
+            },
+            now,
+        )
+        .await;
+    }
     print(&report, json)?;
     let users = report.counts.get("users").map(|c| c.read).unwrap_or(0);
     tracing::info!(
@@ -140,6 +159,19 @@ pub async fn run_export(settings: &Settings, args: ExportArgs) -> anyhow::Result
         .with_context(|| format!("creating {}", args.path.display()))?;
     f.write_all(&bytes)?;
     f.sync_all()?;
+    let detail = format!("users {users}");
+    core.audit(
+        crate::domain::Audit {
+            app_id: Some(&args.app_id),
+            user_id: None,
+            action: "admin.export",
+            outcome: "success",
+            ip: None,
+            detail: Some(&detail),
+        },
+        now_ms(),
+    )
+    .await;
     println!(
         "exported app {} ({users} users) to {}, sealed with the passphrase",
         args.app_id,

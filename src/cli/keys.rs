@@ -74,6 +74,11 @@ pub async fn run(settings: &Settings, cmd: KeysCommand) -> anyhow::Result<()> {
                     .await
                     .map_err(|e| anyhow::anyhow!("{e}"))?;
             bar.finish();
+            let detail = format!(
+                "key id {:08x} -> {:08x}, {} values re-sealed",
+                summary.old_kid, summary.new_kid, summary.resealed
+            );
+            audit(&core, "admin.keys.rotate_master", &detail).await;
             println!(
                 "master key rotation complete: {} values re-sealed{}, {} outstanding codes and invites \
                  removed (they cannot be re-keyed); key id {:08x} -> {:08x}.\n\
@@ -116,6 +121,7 @@ pub async fn run(settings: &Settings, cmd: KeysCommand) -> anyhow::Result<()> {
                 .import_legacy_server_key(&pem, now_ms())
                 .await
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
+            audit(&core, "admin.keys.import_legacy_server_key", &kid).await;
             println!(
                 "{} legacy server key {kid}: app-tokens it signed (scope \"app\") are accepted \
                  (running servers load it within seconds)",
@@ -124,6 +130,21 @@ pub async fn run(settings: &Settings, cmd: KeysCommand) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+async fn audit(core: &crate::domain::Core, action: &str, detail: &str) {
+    core.audit(
+        crate::domain::Audit {
+            app_id: None,
+            user_id: None,
+            action,
+            outcome: "success",
+            ip: None,
+            detail: Some(detail),
+        },
+        now_ms(),
+    )
+    .await;
 }
 
 fn read_input(path: &Path) -> anyhow::Result<String> {

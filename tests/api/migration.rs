@@ -600,6 +600,16 @@ async fn cosync_export_imports_and_old_apps_keep_working(backend: Backend) {
         assert_eq!(again["counts"][kind]["created"], 0, "{kind}: {again:#}");
     }
     assert_eq!(again["counts"]["users"]["existing"], expected_users as u64);
+    // Recorded in the audit log, counts only.
+    let audit = ok(
+        &server,
+        &["audit", "list", "--action", "admin.import", "--json"],
+    );
+    assert!(
+        audit.contains("users created 310 existing 0 rejected 9"),
+        "{audit}"
+    );
+    assert!(!audit.contains("example.com"), "{audit}");
     // The text report, as docs/migrating-from-cosyncjwt.md quotes it.
     let text = ok(&server, &["import", "cosync", &zip_s, "--dry-run"]);
     for line in [
