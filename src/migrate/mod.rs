@@ -165,7 +165,7 @@ pub async fn apply(
         }
     }
     for chunk in users.chunks(BATCH) {
-        apply_users(core, &app_id, chunk, report, dry_run, now).await?;
+        apply_users(core, &app_id, chunk, report, dry_run).await?;
     }
     for s in signups {
         apply_signup(core, &app_id, s, report, dry_run, now).await?;
@@ -325,9 +325,7 @@ async fn apply_users(
     users: &[PlannedUser],
     report: &mut Report,
     dry_run: bool,
-    now: i64,
 ) -> Result<(), ImportError> {
-    let _ = now;
     let mut rows = Vec::with_capacity(users.len());
     for u in users {
         report.read("users");

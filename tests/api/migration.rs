@@ -600,6 +600,24 @@ async fn cosync_export_imports_and_old_apps_keep_working(backend: Backend) {
         assert_eq!(again["counts"][kind]["created"], 0, "{kind}: {again:#}");
     }
     assert_eq!(again["counts"]["users"]["existing"], expected_users as u64);
+    // Nothing personal in clear at rest (the SQLite file and its WAL).
+    if server.db.is_none() {
+        let mut raw = Vec::new();
+        for f in ["tessera.db", "tessera.db-wal"] {
+            raw.extend(std::fs::read(server.data_dir().join(f)).unwrap_or_default());
+        }
+        let raw = String::from_utf8_lossy(&raw);
+        for secret in [
+            "user42@example.com",
+            "Phone Person",
+            "+15550100001",
+            "JBSWY3DPEHPK3PXP",
+            "twilio-token",
+            "BEGIN RSA PRIVATE KEY",
+        ] {
+            assert!(!raw.contains(secret), "{secret} stored in clear");
+        }
+    }
     // Recorded in the audit log, counts only.
     let audit = ok(
         &server,
