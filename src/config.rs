@@ -52,6 +52,15 @@ pub struct Settings {
     /// answering mid-request, a stuck mail server).
     pub request_timeout_secs: u64,
     pub log_format: LogFormat,
+    /// Requests per minute per client address on the CosyncJWT routes that need no login or
+    /// that send mail or SMS; 0 turns the limit off.
+    pub rate_limit_per_min: u32,
+    /// Requests per minute per client address on the other public routes (JWKS, discovery,
+    /// health, metrics, documents); 0 turns the limit off.
+    pub public_rate_limit_per_min: u32,
+    /// Proxies whose `X-Forwarded-For` is believed (addresses or CIDR blocks); empty: the
+    /// client address is the socket's.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -93,6 +102,9 @@ struct FileSettings {
     db_max_connections: Option<u32>,
     db_acquire_timeout_secs: Option<u64>,
     db_statement_timeout_secs: Option<u64>,
+    rate_limit_per_min: Option<u32>,
+    public_rate_limit_per_min: Option<u32>,
+    trusted_proxies: Option<Vec<String>>,
     request_timeout_secs: Option<u64>,
     log_format: Option<LogFormat>,
 }
@@ -239,6 +251,18 @@ impl Settings {
                 .unwrap_or_else(|| "https://api.twilio.com".into())
                 .trim_end_matches('/')
                 .to_owned(),
+            rate_limit_per_min: pick!("TESSERA_RATE_LIMIT_PER_MIN", f.rate_limit_per_min, 300),
+            public_rate_limit_per_min: pick!(
+                "TESSERA_PUBLIC_RATE_LIMIT_PER_MIN",
+                f.public_rate_limit_per_min,
+                6000
+            ),
+            trusted_proxies: parse_proxies(
+                env_parse("TESSERA_TRUSTED_PROXIES")?
+                    .map(|v| v.split(',').map(str::to_owned).collect())
+                    .or(f.trusted_proxies)
+                    .unwrap_or_default(),
+            )?,
             db_max_connections: pick!("TESSERA_DB_MAX_CONNECTIONS", f.db_max_connections, 8),
             db_acquire_timeout_secs: pick!(
                 "TESSERA_DB_ACQUIRE_TIMEOUT_SECS",
@@ -390,6 +414,23 @@ pub fn redact_url(url: &str) -> String {
     }
 }
 
+/// Proxy addresses (`10.0.0.1`) or blocks (`10.0.0.0/8`); blanks are skipped.
+fn parse_proxies(list: Vec<String>) -> Result<Vec<ipnet::IpNet>, ConfigError> {
+    list.iter()
+        .map(|s| s.trim())
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            s.parse::<ipnet::IpNet>()
+                .or_else(|_| s.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                .map_err(|_| {
+                    ConfigError::Invalid(format!(
+                        "trusted_proxies: {s:?} is not an address or CIDR block"
+                    ))
+                })
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -430,6 +471,26 @@ mod tests {
     }
 
     #[test]
+    fn debug_output_hides_keys_and_passwords_in_urls() {
+        let secret = "s3cr3t-value-that-must-not-print";
+        let key = "c3VwZXJzZWNyZXRtYXN0ZXJrZXltYXN0ZXJrZXkxMjM=";
+        let db = format!("postgres://tessera:{secret}@db.internal/tessera");
+        let smtp = format!("smtps://mailer:{secret}@mail.example");
+        let s = build(
+            "",
+            &[
+                ("TESSERA_MASTER_KEY", key),
+                ("TESSERA_DATABASE_URL", &db),
+                ("TESSERA_SMTP_URL", &smtp),
+            ],
+        )
+        .unwrap();
+        let text = format!("{s:?}");
+        assert!(!text.contains(secret) && !text.contains(key), "{text}");
+        assert!(text.contains("db.internal"), "the rest is shown: {text}");
+    }
+
+    #[test]
     fn env_wins_over_file() {
         let s = build(
             "listen = \"127.0.0.1:9000\"\ndata_dir = \"/tmp/a\"",
@@ -451,6 +512,9 @@ mod tests {
         assert!(build("db_statement_timeout_secs = 2147483", &[]).is_ok());
         assert!(build("request_timeout_secs = 0", &[]).is_err());
         assert!(build("sms_base_url = \"ftp://x\"", &[]).is_err());
+        assert!(build("", &[("TESSERA_TRUSTED_PROXIES", "10.0.0.0/8, nonsense")]).is_err());
+        let s = build("", &[("TESSERA_TRUSTED_PROXIES", "10.0.0.0/8, 127.0.0.1,")]).unwrap();
+        assert_eq!(s.trusted_proxies.len(), 2);
         assert!(build("", &[("TESSERA_SMS_SEND_LIMIT", "0")]).is_err());
         assert!(
             build(

@@ -20,3 +20,7 @@ pub mod notify;
 pub mod server;
 /// Storage traits and their SQL implementation (SQLite and PostgreSQL).
 pub mod store;
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod secrets_in_debug;

@@ -193,6 +193,18 @@ pub async fn build_core(settings: &Settings, public_url: String) -> anyhow::Resu
     Ok(Arc::new(core))
 }
 
+/// The router's guards as configured.
+pub fn router_options(settings: &Settings) -> crate::http::RouterOptions {
+    crate::http::RouterOptions {
+        deadline: Duration::from_secs(settings.request_timeout_secs),
+        limits: crate::http::limits::LimitSettings {
+            sensitive_per_min: settings.rate_limit_per_min,
+            public_per_min: settings.public_rate_limit_per_min,
+            trusted_proxies: settings.trusted_proxies.clone(),
+        },
+    }
+}
+
 /// `tessera serve`: binds, logs the bound address, serves until SIGTERM or SIGINT.
 pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(&settings.listen)
@@ -201,7 +213,7 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     let bound = listener.local_addr()?;
     let core = build_core(&settings, settings.public_url_or(&bound.to_string())).await?;
     crate::migrate::rotate::spawn_follower(core.clone());
-    let app = crate::http::router(core, Duration::from_secs(settings.request_timeout_secs));
+    let app = crate::http::router(core, router_options(&settings));
     let service = tower::util::MapRequestLayer::new(crate::http::normalize_path).layer(app);
     tracing::info!(address = %bound, database = if settings.is_sqlite() { "sqlite" } else { "postgres" }, "listening");
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);

@@ -48,7 +48,7 @@ impl AdminClient {
                 let core = crate::server::build_core(settings, public_url).await?;
                 Ok(Self::Local(crate::http::router(
                     core,
-                    std::time::Duration::from_secs(settings.request_timeout_secs),
+                    crate::server::router_options(settings),
                 )))
             }
         }

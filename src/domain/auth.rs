@@ -16,6 +16,18 @@ pub struct Presented<'a> {
     pub query_app_token: Option<&'a str>,
 }
 
+impl std::fmt::Debug for Presented<'_> {
+    /// Which credentials came, never what they are.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Presented")
+            .field("server_secret", &self.server_secret.is_some())
+            .field("app_token", &self.app_token.is_some())
+            .field("access_token", &self.access_token.is_some())
+            .field("query_app_token", &self.query_app_token.is_some())
+            .finish()
+    }
+}
+
 /// A verified user session (from an access-token); still to be checked against the store.
 #[derive(Debug, Clone)]
 pub struct Session {

@@ -34,6 +34,7 @@ pub(super) struct InvitePayload {
 pub const ADMIN_SENDER: &str = "admin";
 
 /// Input of `register`.
+#[derive(Debug)]
 pub struct RegisterInput {
     pub handle: String,
     pub password: SecretString,

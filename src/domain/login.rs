@@ -10,6 +10,7 @@ use super::{Core, Error, Handle, Result};
 use crate::crypto::password::Verified;
 
 /// Input of `login`.
+#[derive(Debug)]
 pub struct LoginInput {
     pub handle: String,
     pub password: SecretString,
@@ -44,6 +45,9 @@ impl Core {
             if self.store.attempt_hit(&budget, now, window_ms).await? > limit {
                 tracing::warn!(app = app_id, "login refused: account locked out");
                 self.metrics.lockout();
+                let user_id = user.as_ref().map(|u| u.id.as_str());
+                self.audit_account(app_id, user_id, "login.lockout", "denied", now)
+                    .await;
                 return Err(Error::InvalidCredentials);
             }
         }
@@ -55,18 +59,23 @@ impl Core {
             )
             .await?;
         let Some(user) = user else {
-            // Spec §3.1 step 5: a pending signup answers 608.
-            if self
-                .pending_signup(app_id, &handle)
-                .await?
-                .is_some_and(|pending| now <= pending.expires_at)
+            // Spec §3.1 step 5: a pending signup answers 608 (unless the app hides existence).
+            if !app.settings.hide_account_existence
+                && self
+                    .pending_signup(app_id, &handle)
+                    .await?
+                    .is_some_and(|pending| now <= pending.expires_at)
             {
                 return Err(Error::NotVerified);
             }
             return Err(Error::InvalidCredentials);
         };
         match verified {
-            Verified::No => return Err(Error::InvalidCredentials),
+            Verified::No => {
+                self.audit_account(app_id, Some(&user.id), "login", "failure", now)
+                    .await;
+                return Err(Error::InvalidCredentials);
+            }
             Verified::Yes => {}
             Verified::YesRehash(new_hash) => {
                 if let Some(old) = user.password_hash.as_deref() {
@@ -87,8 +96,12 @@ impl Core {
             .second_factor_gate(&app, &user, &handle_text, now)
             .await?
         {
+            self.audit_account(app_id, Some(&user.id), "login.password", "success", now)
+                .await;
             return Ok(LoginOutcome::SecondFactor(login_token));
         }
+        self.audit_account(app_id, Some(&user.id), "login", "success", now)
+            .await;
         Ok(LoginOutcome::Issued(
             self.issue(&app, &user, &handle_text, now).await?,
         ))

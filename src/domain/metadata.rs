@@ -49,8 +49,20 @@ pub fn parse_input(text: Option<&str>) -> Result<Map<String, Value>, Error> {
         return Err(Error::InvalidMetadata);
     }
     match serde_json::from_str::<Value>(text) {
-        Ok(Value::Object(map)) => Ok(map),
+        Ok(Value::Object(map)) if map.values().map(depth).max().unwrap_or(0) < MAX_DEPTH => Ok(map),
         _ => Err(Error::InvalidMetadata),
+    }
+}
+
+/// Deepest nesting accepted in metadata (a path has at most 10 segments; room to spare).
+const MAX_DEPTH: usize = 16;
+
+/// Nesting depth of a JSON value (a scalar is 0). Bounded by serde's own recursion limit.
+fn depth(v: &Value) -> usize {
+    match v {
+        Value::Object(m) => 1 + m.values().map(depth).max().unwrap_or(0),
+        Value::Array(a) => 1 + a.iter().map(depth).max().unwrap_or(0),
+        _ => 0,
     }
 }
 
@@ -197,6 +209,10 @@ mod tests {
         );
         assert_eq!(parse_input(Some("[1]")), Err(Error::InvalidMetadata));
         assert_eq!(parse_input(Some("{bad")), Err(Error::InvalidMetadata));
+        let deep = format!("{}1{}", r#"{"a":"#.repeat(17), "}".repeat(17));
+        assert_eq!(parse_input(Some(&deep)), Err(Error::InvalidMetadata));
+        let ok = format!("{}1{}", r#"{"a":"#.repeat(16), "}".repeat(16));
+        assert!(parse_input(Some(&ok)).is_ok());
     }
 
     fn claims(

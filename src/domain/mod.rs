@@ -88,6 +88,12 @@ pub struct CoreParts {
     pub public_url: String,
 }
 
+tokio::task_local! {
+    /// The client address of the request being served (set by the HTTP layer), so audit
+    /// events recorded anywhere in a use case carry it without threading it through calls.
+    pub static CLIENT_IP: Option<std::net::IpAddr>;
+}
+
 /// Purpose under which the server token key is stored.
 const SERVER_TOKEN_KEY: &str = "server-token-ed25519";
 
@@ -230,6 +236,7 @@ impl Core {
 }
 
 /// A password as sent on the wire (lower-case hex MD5 of the user's password, spec §8).
+#[derive(Debug)]
 pub struct WirePassword(pub SecretString);
 
 impl WirePassword {
@@ -264,6 +271,29 @@ pub struct Audit<'a> {
 }
 
 impl Core {
+    /// Records what happened to an account (`outcome`: `success`, `failure` or `denied`).
+    pub async fn audit_account(
+        &self,
+        app_id: &str,
+        user_id: Option<&str>,
+        action: &str,
+        outcome: &str,
+        now: i64,
+    ) {
+        self.audit(
+            Audit {
+                app_id: Some(app_id),
+                user_id,
+                action,
+                outcome,
+                ip: None,
+                detail: None,
+            },
+            now,
+        )
+        .await;
+    }
+
     /// Records an audit event. Best effort: a failure is logged and never fails the caller's
     /// operation. Callers pass ids and codes, never handles, passwords, codes or tokens.
     pub async fn audit(&self, event: Audit<'_>, now: i64) {
@@ -273,7 +303,12 @@ impl Core {
             user_id: event.user_id.map(str::to_owned),
             action: event.action.to_owned(),
             outcome: event.outcome.to_owned(),
-            ip: event.ip.map(str::to_owned),
+            ip: event.ip.map(str::to_owned).or_else(|| {
+                CLIENT_IP
+                    .try_with(|ip| ip.map(|a| a.to_string()))
+                    .ok()
+                    .flatten()
+            }),
             detail: event.detail.map(str::to_owned),
             created_at: now,
         };

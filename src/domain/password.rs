@@ -24,17 +24,27 @@ impl Core {
         if !handle.has_at() && !app.settings.user_names_enabled {
             return Err(Error::UserNameLoginDisabled);
         }
-        let user = self
-            .find_user(app_id, &handle)
-            .await?
-            .ok_or(Error::AccountNotFound)?;
+        let private = app.settings.hide_account_existence;
+        let Some(user) = self.find_user(app_id, &handle).await? else {
+            if private {
+                // The same answer, and the same budget spent, as for an account.
+                self.spend_mail_budget(app_id, &self.handle_index(app_id, &handle), now)
+                    .await?;
+                return Ok(());
+            }
+            return Err(Error::AccountNotFound);
+        };
         let to = self.user_handle(&user)?;
         // Anonymous and social accounts have no password to reset; an account created from a
         // contested signup has none yet, and a reset is how its owner sets one.
         let passwordless = Handle::parse(&to).map(|h| h.is_anonymous()).unwrap_or(true)
             || !user.login_provider.is_empty();
         if user.password_hash.is_none() && passwordless {
-            return Err(Error::AccountNotFound);
+            return if private {
+                Ok(())
+            } else {
+                Err(Error::AccountNotFound)
+            };
         }
         self.spend_mail_budget(app_id, &user.handle_idx, now)
             .await?;
@@ -116,6 +126,8 @@ impl Core {
         self.store
             .attempt_clear(&format!("{RESET}:{scope}"))
             .await?;
+        self.audit_account(app_id, Some(&user.id), "password.reset", "success", now)
+            .await;
         Ok(())
     }
 
@@ -148,7 +160,17 @@ impl Core {
             .verify(&current, user.password_hash.as_deref())
             .await?
         {
-            Verified::No => return Err(Error::InvalidData),
+            Verified::No => {
+                self.audit_account(
+                    &session.app_id,
+                    Some(&user.id),
+                    "password.change",
+                    "failure",
+                    now,
+                )
+                .await;
+                return Err(Error::InvalidData);
+            }
             Verified::Yes | Verified::YesRehash(_) => {}
         }
         let hash = self.hasher.hash(&new.0).await?;
@@ -160,6 +182,14 @@ impl Core {
             .code_delete(&session.app_id, RESET, &user.handle_idx)
             .await?;
         self.store.attempt_clear(&budget).await?;
+        self.audit_account(
+            &session.app_id,
+            Some(&user.id),
+            "password.change",
+            "success",
+            now,
+        )
+        .await;
         Ok(())
     }
 }

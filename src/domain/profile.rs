@@ -12,6 +12,7 @@ use crate::crypto::password::Verified;
 use crate::store::StoreError;
 
 /// How `deleteAccount` proves the caller may delete.
+#[derive(Debug)]
 pub enum DeleteProof {
     Password {
         handle: String,
@@ -189,6 +190,8 @@ impl Core {
         self.store
             .attempt_clear_suffix(&format!("{}:{}", app.id(), hex::encode(&user.handle_idx)))
             .await?;
+        self.audit_account(app.id(), Some(&user.id), "account.delete", "success", now)
+            .await;
         Ok(())
     }
 }

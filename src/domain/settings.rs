@@ -63,6 +63,13 @@ pub struct AppSettings {
     pub reset_password_removes_two_factor: bool,
     /// Tessera: ISO 3166-1 region for phone numbers typed without `+` (empty: `+` required).
     pub phone_default_region: String,
+    /// Tessera: `login` and `forgotPassword` answer alike whether or not an account exists
+    /// (no 608 for a pending signup, `forgotPassword` always `true`). Off by default because
+    /// the CosyncJWT clients show those answers.
+    pub hide_account_existence: bool,
+    /// Tessera: browser origins (`https://app.example`) allowed to call the CosyncJWT routes
+    /// of this app; none by default, and never with credentials (cookies).
+    pub cors_origins: Vec<String>,
     pub max_users: i64,
     pub max_login_attempts: i64,
     pub password_filter: bool,
@@ -102,6 +109,8 @@ impl Default for AppSettings {
             two_factor_require_confirmation: false,
             reset_password_removes_two_factor: false,
             phone_default_region: String::new(),
+            hide_account_existence: false,
+            cors_origins: Vec::new(),
             max_users: 0,
             max_login_attempts: 0,
             password_filter: false,
@@ -255,6 +264,11 @@ impl AppSettings {
                 "emailExtensionSenderEmail must be a bare mail address".into(),
             ));
         }
+        if self.cors_origins.len() > 20 || self.cors_origins.iter().any(|o| !valid_origin(o)) {
+            return Err(SettingError(
+                "corsOrigins: at most 20 origins like https://app.example (scheme, host, optional port; no path or *)".into(),
+            ));
+        }
         if self.realm_app_id.chars().count() > 200
             || self.realm_app_id.chars().any(char::is_control)
         {
@@ -378,6 +392,19 @@ fn validate_claim_owner(kind: &str, f: &MetaField) -> Result<(), SettingError> {
         )));
     }
     Ok(())
+}
+
+/// `scheme://host[:port]`, nothing more (an origin as browsers send it).
+fn valid_origin(o: &str) -> bool {
+    let Some((scheme, rest)) = o.split_once("://") else {
+        return false;
+    };
+    matches!(scheme, "http" | "https")
+        && !rest.is_empty()
+        && o.len() <= 200
+        && rest
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']'))
 }
 
 fn validate_path(kind: &str, path: &str) -> Result<(), SettingError> {

@@ -19,6 +19,7 @@ use crate::crypto::random;
 use crate::store::{SignupRow, StoreError};
 
 /// Input of `signup`.
+#[derive(Debug)]
 pub struct SignupInput {
     pub handle: String,
     pub password: SecretString,

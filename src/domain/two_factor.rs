@@ -246,34 +246,58 @@ impl Core {
         if user.status != USER_ACTIVE {
             return Err(Error::UserSuspended);
         }
-        let budget = account_key(LOGIN, &user);
+        let proven = self
+            .check_second_factor(&app, &user, &jti, &code, now)
+            .await;
+        let outcome = if proven.is_ok() { "success" } else { "failure" };
+        self.audit_account(app_id, Some(&user.id), "login.second_factor", outcome, now)
+            .await;
+        proven?;
+        let handle = self.user_handle(&user)?;
+        self.issue(&app, &user, &handle, now).await
+    }
+
+    /// The second factor of a login: the code for the login-token `jti`, within the account's
+    /// attempt budget, used once.
+    async fn check_second_factor(
+        &self,
+        app: &App,
+        user: &UserRow,
+        jti: &str,
+        code: &str,
+        now: i64,
+    ) -> Result<()> {
+        let budget = account_key(LOGIN, user);
         self.spend_attempt(&budget, now, Error::InvalidCredentials)
             .await?;
         let row = self
             .store
-            .code_get(app_id, LOGIN, user.id.as_bytes())
+            .code_get(app.id(), LOGIN, user.id.as_bytes())
             .await
             .found()?
             .filter(|r| now <= r.expires_at)
             .ok_or(Error::InvalidCredentials)?;
         let presented = match app.settings.two_factor_verification {
             TwoFactorMode::Google => {
-                let presented = self.keyring.code_hash(LOGIN, &jti, TOTP_MARKER);
+                let presented = self.keyring.code_hash(LOGIN, jti, TOTP_MARKER);
                 let secret = self
-                    .user_totp_secret(&user)?
+                    .user_totp_secret(user)?
                     .filter(|_| user.two_factor_google)
                     .ok_or(Error::InvalidCredentials)?;
-                let step = totp::verify(&secret, &code, now / 1000, user.totp_last_step)
+                let step = totp::verify(&secret, code, now / 1000, user.totp_last_step)
                     .ok_or(Error::InvalidCredentials)?;
                 if !ct_eq(&presented, &row.code_hash)
-                    || !self.store.user_totp_advance(app_id, &user.id, step).await?
+                    || !self
+                        .store
+                        .user_totp_advance(app.id(), &user.id, step)
+                        .await?
                 {
                     return Err(Error::InvalidCredentials);
                 }
                 presented
             }
             TwoFactorMode::Phone => {
-                let presented = self.keyring.code_hash(LOGIN, &jti, &code);
+                let presented = self.keyring.code_hash(LOGIN, jti, code);
                 if !ct_eq(&presented, &row.code_hash) {
                     return Err(Error::InvalidCredentials);
                 }
@@ -284,14 +308,13 @@ impl Core {
         };
         if !self
             .store
-            .code_take(app_id, LOGIN, user.id.as_bytes(), &presented)
+            .code_take(app.id(), LOGIN, user.id.as_bytes(), &presented)
             .await?
         {
             return Err(Error::InvalidCredentials);
         }
         self.store.attempt_clear(&budget).await?;
-        let handle = self.user_handle(&user)?;
-        self.issue(&app, &user, &handle, now).await
+        Ok(())
     }
 
     /// Counts one SMS against the user's and (if given) the number's send limit.
@@ -471,6 +494,8 @@ impl Core {
         self.store
             .user_set_two_factor(app.id(), &user.id, &change, now)
             .await?;
+        self.audit_account(app.id(), Some(&user.id), "2fa.change", "success", now)
+            .await;
         Ok(TwoFactorAnswer::True)
     }
 
@@ -601,6 +626,8 @@ impl Core {
         self.store
             .user_set_two_factor(app.id(), &user.id, &change, now)
             .await?;
+        self.audit_account(app.id(), Some(&user.id), "2fa.change", "success", now)
+            .await;
         let handle = self.user_handle(user)?;
         self.send_mail_best_effort(app, "qrCode", &user.locale, &handle)
             .await;

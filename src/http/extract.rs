@@ -184,8 +184,8 @@ impl FromRequest<Arc<Core>> for CosyncRequest {
         let (parts, body) = req.into_parts();
         let ip = parts
             .extensions
-            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-            .map(|c| c.0.ip());
+            .get::<super::limits::ClientIp>()
+            .map(|c| c.0);
         let query =
             Fields::from_form(parts.uri.query().unwrap_or("").as_bytes()).unwrap_or_default();
         let query_token = query.text("appToken").ok().flatten();

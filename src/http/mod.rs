@@ -3,10 +3,12 @@
 //! log line each, without query strings (they carry tokens and codes).
 
 pub mod admin;
+pub mod cors;
 pub mod cosync;
 pub mod docs;
 pub mod error;
 pub mod extract;
+pub mod limits;
 pub mod well_known;
 
 use axum::Router;
@@ -19,8 +21,18 @@ use std::time::{Duration, Instant};
 
 use crate::domain::Core;
 
-/// All routes, with state. No request runs longer than `deadline`.
-pub fn router(core: Arc<Core>, deadline: Duration) -> Router {
+/// How the router guards requests.
+#[derive(Debug, Clone)]
+pub struct RouterOptions {
+    /// No request runs longer than this.
+    pub deadline: Duration,
+    pub limits: limits::LimitSettings,
+}
+
+/// All routes, with state.
+pub fn router(core: Arc<Core>, options: RouterOptions) -> Router {
+    let deadline = options.deadline;
+    let limits = Arc::new(limits::Limits::new(&options.limits));
     let (routes, api) = api_router().split_for_parts();
     routes
         .layer(axum::Extension(Arc::new(docs::Docs::new(&api))))
@@ -29,6 +41,8 @@ pub fn router(core: Arc<Core>, deadline: Duration) -> Router {
         .layer(middleware::from_fn(move |req, next| {
             with_deadline(deadline, req, next)
         }))
+        .layer(middleware::from_fn_with_state(core.clone(), cors::cors))
+        .layer(middleware::from_fn_with_state(limits, limits::guard))
         .layer(middleware::from_fn_with_state(core.clone(), log_request))
         .layer(tower_http::catch_panic::CatchPanicLayer::new())
         .with_state(core)

@@ -276,6 +276,9 @@ fn base_env(data_dir: &Path) -> Vec<(String, String)> {
         ("TESSERA_ARGON2_MEMORY_KIB".into(), "1024".into()),
         ("TESSERA_ARGON2_ITERATIONS".into(), "1".into()),
         ("TESSERA_LOG_FORMAT".into(), "json".into()),
+        // Every test calls from 127.0.0.1; the limits have tests of their own.
+        ("TESSERA_RATE_LIMIT_PER_MIN".into(), "0".into()),
+        ("TESSERA_PUBLIC_RATE_LIMIT_PER_MIN".into(), "0".into()),
     ]
 }
 

@@ -20,6 +20,19 @@ pub fn router() -> OpenApiRouter<Arc<Core>> {
 async fn forgot_password(State(core): State<Arc<Core>>, req: CosyncRequest) -> Answer {
     let app_id = req.caller.require_app_id(Error::MissingParameter)?;
     let handle = req.fields.required("handle")?;
+    crate::domain::Handle::parse(&handle)?;
+    if core.app(app_id).await?.settings.hide_account_existence {
+        // Answer before any account is looked up, so neither the answer nor its timing says
+        // whether the handle exists; the mail (if any) goes out afterwards.
+        let (core, app_id, now) = (core.clone(), app_id.to_owned(), req.now);
+        let ip = crate::domain::CLIENT_IP.try_with(|ip| *ip).ok().flatten();
+        tokio::spawn(crate::domain::CLIENT_IP.scope(ip, async move {
+            if let Err(e) = core.forgot_password(&app_id, &handle, now).await {
+                tracing::warn!(error = %e, "forgotPassword (answered already) did not send");
+            }
+        }));
+        return Ok(Reply::True);
+    }
     core.forgot_password(app_id, &handle, req.now).await?;
     Ok(Reply::True)
 }
