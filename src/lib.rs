@@ -12,6 +12,8 @@ pub mod domain;
 pub mod http;
 /// Prometheus metrics of the service.
 pub mod metrics;
+/// Import from CosyncJWT and Tessera archives, export, legacy server keys, master key rotation.
+pub mod migrate;
 /// Outgoing mail (SMTP or outbox directory) and message templates.
 pub mod notify;
 /// Builds the state and router, binds, and shuts down gracefully.

@@ -33,6 +33,9 @@ async fn main() -> std::process::ExitCode {
     init_tracing(settings.log_format, matches!(cli.command, Command::Serve));
     let result = match cli.command {
         Command::Serve => tessera::server::serve(settings).await,
+        Command::Keys(cmd) => tessera::cli::keys::run(&settings, cmd).await,
+        Command::Import(cmd) => tessera::cli::import::run_import(&settings, cmd).await,
+        Command::Export(args) => tessera::cli::import::run_export(&settings, args).await,
         other => tessera::cli::run(&settings, other).await,
     };
     match result {

@@ -129,6 +129,10 @@ pub async fn build_core(settings: &Settings, public_url: String) -> anyhow::Resu
         e
     })
     .context("opening the database")?;
+    // A master key rotation under way: read the new key too (migrate::rotate).
+    crate::migrate::rotate::follow(&store, &keyring)
+        .await
+        .context("following the master key rotation")?;
     let hasher = Hasher::new(
         HashCost {
             memory_kib: settings.argon2_memory_kib,
@@ -183,6 +187,9 @@ pub async fn build_core(settings: &Settings, public_url: String) -> anyhow::Resu
         }
         None => anyhow::anyhow!("starting the service: {e}"),
     })?;
+    core.load_legacy_keys()
+        .await
+        .context("loading legacy server keys")?;
     Ok(Arc::new(core))
 }
 
@@ -205,6 +212,7 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
         .with_context(|| format!("binding {}", settings.listen))?;
     let bound = listener.local_addr()?;
     let core = build_core(&settings, settings.public_url_or(&bound.to_string())).await?;
+    crate::migrate::rotate::spawn_follower(core.clone());
     let app = crate::http::router(core, router_options(&settings));
     let service = tower::util::MapRequestLayer::new(crate::http::normalize_path).layer(app);
     tracing::info!(address = %bound, database = if settings.is_sqlite() { "sqlite" } else { "postgres" }, "listening");

@@ -12,6 +12,10 @@ use crate::config::Settings;
 pub async fn run(settings: &Settings, command: Command) -> anyhow::Result<()> {
     let target = match &command {
         Command::Serve => anyhow::bail!("serve is not an admin command"),
+        // Run on the database directly (src/cli/keys.rs, src/cli/import.rs; see main.rs).
+        Command::Keys(_) | Command::Import(_) | Command::Export(_) => {
+            anyhow::bail!("not an admin API command")
+        }
         Command::App { target, .. }
         | Command::User { target, .. }
         | Command::Signup { target, .. }
@@ -32,6 +36,10 @@ pub async fn run(settings: &Settings, command: Command) -> anyhow::Result<()> {
             cmd: AppCommand::Update { app_id, set },
             ..
         } => app_update(&client, &app_id, &set).await?,
+        // Run on the database directly (src/cli/keys.rs, src/cli/import.rs; see main.rs).
+        Command::Keys(_) | Command::Import(_) | Command::Export(_) => {
+            anyhow::bail!("not an admin API command")
+        }
         Command::App { cmd, .. } => app(cmd)?,
         Command::User { cmd, .. } => user(&client, cmd).await?,
         Command::Signup { cmd, .. } => signup(cmd)?,

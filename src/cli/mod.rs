@@ -4,6 +4,8 @@
 
 mod client;
 mod commands;
+pub mod import;
+pub mod keys;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
@@ -91,6 +93,14 @@ pub enum Command {
         #[command(subcommand)]
         cmd: AdminCommand,
     },
+    /// Master key generation and rotation; the old CosyncJWT server key.
+    #[command(subcommand)]
+    Keys(keys::KeysCommand),
+    /// Import an app: a CosyncJWT export, or an archive from `tessera export`.
+    #[command(subcommand)]
+    Import(import::ImportCommand),
+    /// Write an app (keys, settings, users with hashes) to a passphrase-sealed archive.
+    Export(import::ExportArgs),
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]

@@ -5,7 +5,7 @@ use aws_lc_rs::aead::{AES_256_GCM, Aad, NONCE_LEN, Nonce, RandomizedNonceKey};
 use aws_lc_rs::{hkdf, hmac};
 use secrecy::{ExposeSecret, SecretBox};
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
 use super::CryptoError;
 
@@ -61,17 +61,24 @@ struct DataKeys {
     codes: hmac::Key,
 }
 
+/// The readable generations and the one that seals.
+struct Generations {
+    current: u32,
+    keys: HashMap<u32, Arc<DataKeys>>,
+}
+
 /// Derived keys for sealing values, blind indexes and code hashes.
-/// Holds every readable master key generation so a rotation can run while serving.
+/// Holds every readable master key generation so a rotation can run while serving: values
+/// open under the key their id names, new values seal under the current one, and look-ups
+/// try the blind index of every generation (see `migrate::rotate`). Clones share the state.
 #[derive(Clone)]
 pub struct Keyring {
-    current: u32,
-    keys: Arc<HashMap<u32, DataKeys>>,
+    state: Arc<RwLock<Generations>>,
 }
 
 impl std::fmt::Debug for Keyring {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Keyring(current key id {:08x})", self.current)
+        write!(f, "Keyring(current key id {:08x})", self.current_id())
     }
 }
 
@@ -81,16 +88,34 @@ impl Keyring {
     pub fn new(master: &MasterKey) -> Result<Self, CryptoError> {
         let (id, keys) = Self::derive_all(master)?;
         let mut map = HashMap::new();
-        map.insert(id, keys);
+        map.insert(id, Arc::new(keys));
         Ok(Self {
-            current: id,
-            keys: Arc::new(map),
+            state: Arc::new(RwLock::new(Generations {
+                current: id,
+                keys: map,
+            })),
         })
     }
 
-    fn derive_all(master: &MasterKey) -> Result<(u32, DataKeys), CryptoError> {
+    /// The key id a master key's ciphertexts carry.
+    pub fn id_of(master: &MasterKey) -> Result<u32, CryptoError> {
         let id_bytes = master.derive(b"key id")?;
-        let id = u32::from_be_bytes([id_bytes[0], id_bytes[1], id_bytes[2], id_bytes[3]]);
+        Ok(u32::from_be_bytes([
+            id_bytes[0],
+            id_bytes[1],
+            id_bytes[2],
+            id_bytes[3],
+        ]))
+    }
+
+    /// The key id at the front of a sealed value.
+    pub fn sealed_key_id(sealed: &[u8]) -> Option<u32> {
+        let id = sealed.get(..KEY_ID_LEN)?;
+        Some(u32::from_be_bytes([id[0], id[1], id[2], id[3]]))
+    }
+
+    fn derive_all(master: &MasterKey) -> Result<(u32, DataKeys), CryptoError> {
+        let id = Self::id_of(master)?;
         let aead = RandomizedNonceKey::new(&AES_256_GCM, &master.derive(b"aead")?)
             .map_err(|_| CryptoError::Failed)?;
         let index = hmac::Key::new(hmac::HMAC_SHA256, &master.derive(b"blind index")?);
@@ -98,21 +123,63 @@ impl Keyring {
         Ok((id, DataKeys { aead, index, codes }))
     }
 
-    fn current_keys(&self) -> Result<&DataKeys, CryptoError> {
-        self.keys.get(&self.current).ok_or(CryptoError::Failed)
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, Generations> {
+        self.state.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The id of the key that seals new values.
+    pub fn current_id(&self) -> u32 {
+        self.read().current
+    }
+
+    /// Every readable key id, the current one first.
+    pub fn ids(&self) -> Vec<u32> {
+        let g = self.read();
+        let mut ids: Vec<u32> = g.keys.keys().copied().filter(|i| *i != g.current).collect();
+        ids.sort_unstable();
+        ids.insert(0, g.current);
+        ids
+    }
+
+    /// Makes another master key readable (idempotent); returns its id.
+    pub fn add(&self, master: &MasterKey) -> Result<u32, CryptoError> {
+        let (id, keys) = Self::derive_all(master)?;
+        let mut g = self.state.write().unwrap_or_else(|e| e.into_inner());
+        g.keys.entry(id).or_insert_with(|| Arc::new(keys));
+        Ok(id)
+    }
+
+    /// Seals new values (and computes new indexes) under key `id`, which must be readable.
+    pub fn set_current(&self, id: u32) -> Result<(), CryptoError> {
+        let mut g = self.state.write().unwrap_or_else(|e| e.into_inner());
+        if !g.keys.contains_key(&id) {
+            return Err(CryptoError::Failed);
+        }
+        g.current = id;
+        Ok(())
+    }
+
+    fn keys_of(&self, id: u32) -> Option<Arc<DataKeys>> {
+        self.read().keys.get(&id).cloned()
+    }
+
+    fn current_keys(&self) -> Result<(u32, Arc<DataKeys>), CryptoError> {
+        let g = self.read();
+        let keys = g.keys.get(&g.current).cloned().ok_or(CryptoError::Failed)?;
+        Ok((g.current, keys))
     }
 
     /// Seals `plaintext`; `context` (table, column, row) is bound as associated data so a
     /// ciphertext copied to another row or column fails to open.
     pub fn seal(&self, context: &str, plaintext: &[u8]) -> Result<Vec<u8>, CryptoError> {
-        let keys = self.current_keys()?;
+        let (current, keys) = self.current_keys()?;
         let mut buf = plaintext.to_vec();
         let nonce = keys
             .aead
             .seal_in_place_append_tag(Aad::from(context.as_bytes()), &mut buf)
             .map_err(|_| CryptoError::Failed)?;
         let mut out = Vec::with_capacity(KEY_ID_LEN + NONCE_LEN + buf.len());
-        out.extend_from_slice(&self.current.to_be_bytes());
+        out.extend_from_slice(&current.to_be_bytes());
         out.extend_from_slice(nonce.as_ref());
         out.extend_from_slice(&buf);
         Ok(out)
@@ -123,10 +190,9 @@ impl Keyring {
         if sealed.len() < KEY_ID_LEN + NONCE_LEN {
             return Err(CryptoError::Decrypt);
         }
-        let (id, rest) = sealed.split_at(KEY_ID_LEN);
-        let id = u32::from_be_bytes([id[0], id[1], id[2], id[3]]);
-        let keys = self.keys.get(&id).ok_or(CryptoError::Decrypt)?;
-        let (nonce, ct) = rest.split_at(NONCE_LEN);
+        let id = Self::sealed_key_id(sealed).ok_or(CryptoError::Decrypt)?;
+        let keys = self.keys_of(id).ok_or(CryptoError::Decrypt)?;
+        let (nonce, ct) = sealed[KEY_ID_LEN..].split_at(NONCE_LEN);
         let nonce = Nonce::try_assume_unique_for_key(nonce).map_err(|_| CryptoError::Decrypt)?;
         let mut buf = ct.to_vec();
         let plain = keys
@@ -149,16 +215,39 @@ impl Keyring {
     /// Keyed blind index of an already normalised value: equal inputs give equal indexes,
     /// and nothing about the value can be learnt without the key.
     pub fn blind_index(&self, purpose: &str, scope: &str, normalized: &str) -> Vec<u8> {
-        let keys = self.keys.get(&self.current);
-        let Some(keys) = keys else { return Vec::new() };
-        hmac_parts(&keys.index, &[purpose, scope, normalized])
+        match self.current_keys() {
+            Ok((_, keys)) => hmac_parts(&keys.index, &[purpose, scope, normalized]),
+            Err(_) => Vec::new(),
+        }
+    }
+
+    /// The blind index under every readable key, the current one first: during a master key
+    /// rotation a row may still carry the index of the previous key.
+    pub fn blind_indexes(&self, purpose: &str, scope: &str, normalized: &str) -> Vec<Vec<u8>> {
+        self.ids()
+            .into_iter()
+            .filter_map(|id| self.keys_of(id))
+            .map(|keys| hmac_parts(&keys.index, &[purpose, scope, normalized]))
+            .collect()
     }
 
     /// Keyed hash of a short code bound to what it may be used for.
     pub fn code_hash(&self, purpose: &str, scope: &str, code: &str) -> Vec<u8> {
-        let keys = self.keys.get(&self.current);
-        let Some(keys) = keys else { return Vec::new() };
-        hmac_parts(&keys.codes, &[purpose, scope, code])
+        match self.current_keys() {
+            Ok((_, keys)) => hmac_parts(&keys.codes, &[purpose, scope, code]),
+            Err(_) => Vec::new(),
+        }
+    }
+}
+
+impl Keyring {
+    /// Whether `stored` is the hash of `code` under any readable key (a code issued just
+    /// before a master key rotation stays usable while both keys are loaded).
+    pub fn code_hash_matches(&self, purpose: &str, scope: &str, code: &str, stored: &[u8]) -> bool {
+        self.ids()
+            .into_iter()
+            .filter_map(|id| self.keys_of(id))
+            .any(|keys| ct_eq(&hmac_parts(&keys.codes, &[purpose, scope, code]), stored))
     }
 }
 
@@ -224,6 +313,31 @@ mod tests {
             k.blind_index("h", "app", "a@b.c"),
             ring().blind_index("h", "app", "a@b.c")
         );
+    }
+
+    #[test]
+    fn a_second_generation_reads_both_and_seals_under_the_current() {
+        let old = MasterKey::generate().unwrap();
+        let new = MasterKey::generate().unwrap();
+        let k = Keyring::new(&old).unwrap();
+        let before = k.seal_str("c", "v").unwrap();
+        let old_idx = k.blind_index("h", "app", "a@b.c");
+        let new_id = k.add(&new).unwrap();
+        assert_eq!(new_id, Keyring::id_of(&new).unwrap());
+        k.set_current(new_id).unwrap();
+        let after = k.seal_str("c", "v").unwrap();
+        assert_eq!(Keyring::sealed_key_id(&after), Some(new_id));
+        assert_eq!(k.open_str("c", &before).unwrap(), "v");
+        assert_eq!(k.open_str("c", &after).unwrap(), "v");
+        let all = k.blind_indexes("h", "app", "a@b.c");
+        assert_eq!(all.len(), 2);
+        assert_eq!(all[1], old_idx);
+        assert_ne!(all[0], old_idx);
+        // The new key alone reads what was sealed under it, not what was not re-sealed.
+        let only_new = Keyring::new(&new).unwrap();
+        assert!(only_new.open_str("c", &after).is_ok());
+        assert!(only_new.open_str("c", &before).is_err());
+        assert!(k.set_current(7).is_err());
     }
 
     #[test]

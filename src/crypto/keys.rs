@@ -66,6 +66,16 @@ impl RsaPublic {
         })
     }
 
+    /// Size of the modulus in bits (leading zero bytes of the encoding not counted).
+    pub fn modulus_bits(&self) -> usize {
+        let n: &[u8] = match self.n.iter().position(|b| *b != 0) {
+            Some(i) => &self.n[i..],
+            None => &[],
+        };
+        n.first()
+            .map_or(0, |b| n.len() * 8 - b.leading_zeros() as usize)
+    }
+
     /// `-----BEGIN PUBLIC KEY-----` PEM (SPKI), lines of 64 characters.
     pub fn pem(&self) -> String {
         pem("PUBLIC KEY", &self.spki_der)

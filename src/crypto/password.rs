@@ -134,11 +134,16 @@ impl Hasher {
         let stored = stored.unwrap_or(self.dummy.as_str()).to_owned();
         let this = self.clone();
         self.run(move |argon| {
-            let ok = match PasswordHash::new(&stored) {
-                Ok(parsed) => argon
-                    .verify_password(pw.expose_secret().as_bytes(), &parsed)
-                    .is_ok(),
-                Err(_) => false,
+            let ok = if is_bcrypt(&stored) {
+                // Imported from CosyncJWT (spec §8): bcrypt of the same md5 wire form.
+                bcrypt::verify(pw.expose_secret().as_bytes(), &stored).unwrap_or(false)
+            } else {
+                match PasswordHash::new(&stored) {
+                    Ok(parsed) => argon
+                        .verify_password(pw.expose_secret().as_bytes(), &parsed)
+                        .is_ok(),
+                    Err(_) => false,
+                }
             };
             if !(ok && known) {
                 return Verified::No;
@@ -165,6 +170,15 @@ impl Hasher {
         );
         !stored.starts_with(&wanted)
     }
+}
+
+/// A bcrypt hash in the modular crypt form the reference stored (`$2a$`, `$2b$`, `$2y$`);
+/// such hashes verify at login and are replaced by Argon2id on the first success.
+pub fn is_bcrypt(stored: &str) -> bool {
+    ["$2a$", "$2b$", "$2y$"]
+        .iter()
+        .any(|p| stored.starts_with(p))
+        && stored.len() == 60
 }
 
 struct InFlight(Arc<AtomicUsize>);
@@ -214,6 +228,40 @@ mod tests {
             Verified::YesRehash(new) => assert!(new.starts_with("$argon2id$v=19$m=1024,t=1,p=1$")),
             other => panic!("expected a rehash, got {other:?}"),
         }
+    }
+
+    #[tokio::test]
+    async fn imported_bcrypt_verifies_and_is_rehashed_to_argon2id() {
+        let h = cheap();
+        let pw = SecretString::from("5f4dcc3b5aa765d61d8327deb882cf99");
+        for prefix in ["$2a$", "$2b$", "$2y$"] {
+            let b = bcrypt::hash_with_result(pw.expose_secret(), 4)
+                .unwrap()
+                .format_for_version(bcrypt::Version::TwoB);
+            let stored = format!("{prefix}{}", &b[4..]);
+            assert!(is_bcrypt(&stored));
+            match h.verify(&pw, Some(&stored)).await.unwrap() {
+                Verified::YesRehash(new) => {
+                    assert!(
+                        new.starts_with("$argon2id$v=19$m=1024,t=1,p=1$"),
+                        "{prefix}"
+                    )
+                }
+                other => panic!("{prefix}: expected a rehash, got {other:?}"),
+            }
+            let wrong = SecretString::from("00000000000000000000000000000000");
+            assert_eq!(h.verify(&wrong, Some(&stored)).await.unwrap(), Verified::No);
+        }
+        assert!(!is_bcrypt("$2b$04$short"));
+        assert_eq!(
+            h.verify(
+                &pw,
+                Some("$2b$04$garbagegarbagegarbagegarbagegarbagegarbagegarbagegarbag")
+            )
+            .await
+            .unwrap(),
+            Verified::No
+        );
     }
 
     #[tokio::test]

@@ -7,7 +7,6 @@ use serde_json::{Value, json};
 
 use super::apps::{App, STATUS_ACTIVE, STATUS_INACTIVE, iso_millis};
 use super::{Audit, Core, Error, Found};
-use crate::crypto::keyring::ct_eq;
 use crate::crypto::keys::{RsaBits, generate_rsa};
 use crate::crypto::random;
 use crate::store::{AdminTokenRow, AppKeyRow, AuditFilter, StoreError};
@@ -162,8 +161,11 @@ impl Core {
             .await
             .found()?
             .ok_or(AdminError::BadToken)?;
-        let presented = self.keyring.code_hash(ADMIN_TOKEN_PURPOSE, id, secret);
-        if !ct_eq(&presented, &row.secret_hash) {
+        // Under any readable master key: a token keeps working during a key rotation.
+        if !self
+            .keyring
+            .code_hash_matches(ADMIN_TOKEN_PURPOSE, id, secret, &row.secret_hash)
+        {
             return Err(AdminError::BadToken);
         }
         if row.revoked_at.is_some() || row.expires_at.is_some_and(|e| now > e) {

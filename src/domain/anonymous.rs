@@ -5,7 +5,7 @@
 
 use super::tokens::Issued;
 use super::users::{NewUser, USER_ACTIVE};
-use super::{Core, Error, Found, Handle, Result};
+use super::{Core, Error, Handle, Result};
 use crate::store::StoreError;
 
 impl Core {
@@ -23,7 +23,7 @@ impl Core {
         }
         app.check_status()?;
         let idx = self.handle_index(app_id, &handle);
-        let user = match self.store.user_by_handle(app_id, &idx).await.found()? {
+        let user = match self.find_user(app_id, &handle).await? {
             Some(u) => u,
             None => {
                 self.check_user_cap(&app).await?;

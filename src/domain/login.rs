@@ -6,7 +6,7 @@ use secrecy::SecretString;
 
 use super::two_factor::LoginOutcome;
 use super::users::{USER_ACTIVE, USER_PENDING};
-use super::{Core, Error, Found, Handle, Result};
+use super::{Core, Error, Handle, Result};
 use crate::crypto::password::Verified;
 
 /// Input of `login`.
@@ -60,13 +60,10 @@ impl Core {
             .await?;
         let Some(user) = user else {
             // Spec §3.1 step 5: a pending signup answers 608 (unless the app hides existence).
-            let idx = self.handle_index(app_id, &handle);
             if !app.settings.hide_account_existence
                 && self
-                    .store
-                    .signup_get(app_id, &idx)
-                    .await
-                    .found()?
+                    .pending_signup(app_id, &handle)
+                    .await?
                     .is_some_and(|pending| now <= pending.expires_at)
             {
                 return Err(Error::NotVerified);

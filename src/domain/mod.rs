@@ -66,6 +66,9 @@ pub struct Core {
     /// Parsed app signing keys by `kid`; a `kid` names one key forever, so entries never go stale.
     signers: RwLock<HashMap<String, Arc<RsaSigner>>>,
     pub metrics: Arc<crate::metrics::Metrics>,
+    /// Public keys of the CosyncJWT server Tessera replaced: its app-tokens stay valid
+    /// (`migrate::legacy`).
+    pub legacy_app_keys: RwLock<Vec<crate::crypto::keys::RsaPublic>>,
 }
 
 impl std::fmt::Debug for Core {
@@ -126,6 +129,7 @@ impl Core {
             public_url: RwLock::new(public_url),
             signers: RwLock::new(HashMap::new()),
             metrics: Arc::new(crate::metrics::Metrics::new()),
+            legacy_app_keys: RwLock::new(Vec::new()),
         })
     }
 

@@ -14,7 +14,6 @@ use super::settings::SignupFlow;
 use super::tokens::Issued;
 use super::users::NewUser;
 use super::{Core, Error, Found, Handle, Result, WirePassword, parse_code};
-use crate::crypto::keyring::ct_eq;
 use crate::crypto::password::Verified;
 use crate::crypto::random;
 use crate::store::{SignupRow, StoreError};
@@ -295,13 +294,14 @@ impl Core {
         let idx = self.handle_index(app_id, &handle);
         let budget = attempt_key(app_id, &idx);
         self.spend_attempt(&budget, now, Error::InvalidData).await?;
-        let Some(pending) = self.store.signup_get(app_id, &idx).await.found()? else {
+        // During a master key rotation the row may carry the previous key's index and hash.
+        let Some(pending) = self.pending_signup(app_id, &handle).await? else {
             return Err(Error::InvalidData);
         };
-        if !ct_eq(
-            &self.keyring.code_hash(SIGNUP_CODE, &pending.id, &code),
-            &pending.code_hash,
-        ) {
+        if !self
+            .keyring
+            .code_hash_matches(SIGNUP_CODE, &pending.id, &code, &pending.code_hash)
+        {
             return Err(Error::InvalidData);
         }
         if now > pending.expires_at {

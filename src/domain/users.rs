@@ -111,21 +111,51 @@ impl Core {
 
     /// Finds a user by handle, or by user name when the typed value is a valid user name
     /// (spec §4.3: login accepts either).
+    /// During a master key rotation a row may still carry the index under the old key, so
+    /// every readable key's index is tried (the current one first).
     pub async fn find_user(&self, app_id: &str, handle: &Handle) -> Result<Option<UserRow>> {
-        let idx = self.handle_index(app_id, handle);
-        if let Some(u) = self.store.user_by_handle(app_id, &idx).await.found()? {
-            return Ok(Some(u));
+        for idx in self
+            .keyring
+            .blind_indexes(IDX_HANDLE, app_id, handle.as_str())
+        {
+            if let Some(u) = self.store.user_by_handle(app_id, &idx).await.found()? {
+                return Ok(Some(u));
+            }
         }
         if handle.has_at() || handle.is_anonymous() {
             return Ok(None);
         }
         match UserName::parse(handle.as_str()) {
             Ok(name) => {
-                let idx = self.user_name_index(app_id, &name);
-                self.store.user_by_name(app_id, &idx).await.found()
+                for idx in self
+                    .keyring
+                    .blind_indexes(IDX_USER_NAME, app_id, name.as_str())
+                {
+                    if let Some(u) = self.store.user_by_name(app_id, &idx).await.found()? {
+                        return Ok(Some(u));
+                    }
+                }
+                Ok(None)
             }
             Err(_) => Ok(None),
         }
+    }
+
+    /// The pending signup of a handle, by the blind index of every readable key.
+    pub async fn pending_signup(
+        &self,
+        app_id: &str,
+        handle: &Handle,
+    ) -> Result<Option<crate::store::SignupRow>> {
+        for idx in self
+            .keyring
+            .blind_indexes(IDX_HANDLE, app_id, handle.as_str())
+        {
+            if let Some(s) = self.store.signup_get(app_id, &idx).await.found()? {
+                return Ok(Some(s));
+            }
+        }
+        Ok(None)
     }
 
     /// `getUser`: the caller's own record, with the keys and JSON types of spec §3.15.

@@ -1298,3 +1298,6 @@ async fn postgres_statement_timeout_is_set_and_answers_unavailable() {
         "a cancelled statement is an outage (503), got {slow:?}"
     );
 }
+
+// Checks of the keys-and-migration store (issue 8).
+mod migration;

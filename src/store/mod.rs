@@ -2,6 +2,7 @@
 //! that serves both SQLite and PostgreSQL. Rows hold sealed values and blind indexes only;
 //! sealing and opening happen in the domain.
 
+pub mod migration;
 pub mod sql;
 
 #[cfg(test)]
@@ -437,6 +438,7 @@ pub trait Store:
     + AuditStore
     + AdminStore
     + HealthStore
+    + migration::MigrationStore
 {
 }
 
@@ -452,5 +454,6 @@ impl<T> Store for T where
         + AuditStore
         + AdminStore
         + HealthStore
+        + migration::MigrationStore
 {
 }

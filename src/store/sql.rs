@@ -86,6 +86,11 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         "admin",
         include_str!("../../migrations/sqlite/0008_admin.sql"),
     ),
+    (
+        10,
+        "keys_and_migration",
+        include_str!("../../migrations/sqlite/0010_keys_and_migration.sql"),
+    ),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (
@@ -122,6 +127,11 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         8,
         "admin",
         include_str!("../../migrations/postgres/0008_admin.sql"),
+    ),
+    (
+        10,
+        "keys_and_migration",
+        include_str!("../../migrations/postgres/0010_keys_and_migration.sql"),
     ),
 ];
 
@@ -342,7 +352,7 @@ fn key_from(row: &AnyRow) -> Result<AppKeyRow, sqlx::Error> {
     })
 }
 
-fn user_from(row: &AnyRow) -> Result<UserRow, sqlx::Error> {
+pub(super) fn user_from(row: &AnyRow) -> Result<UserRow, sqlx::Error> {
     Ok(UserRow {
         id: row.try_get("id")?,
         app_id: row.try_get("app_id")?,
@@ -409,13 +419,13 @@ fn one<T>(
     }
 }
 
-const USER_INSERT: &str = "INSERT INTO users (id, app_id, handle_idx, handle_enc, user_name_idx, \
+pub(super) const USER_INSERT: &str = "INSERT INTO users (id, app_id, handle_idx, handle_enc, user_name_idx, \
     user_name_enc, password_hash, status, locale, metadata_enc, epoch, login_provider, \
     two_factor_phone, two_factor_google, totp_enc, totp_last_step, phone_enc, phone_idx, \
     phone_verified, last_login, created_at, updated_at, anonymous) VALUES ($1, $2, $3, $4, $5, $6, \
     $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23)";
 
-fn bind_user<'q>(
+pub(super) fn bind_user<'q>(
     q: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>,
     u: &'q UserRow,
 ) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments> {
