@@ -179,6 +179,15 @@ pub fn is_bcrypt(stored: &str) -> bool {
         .iter()
         .any(|p| stored.starts_with(p))
         && stored.len() == 60
+        && bcrypt_cost(stored).is_some_and(|c| (4..=MAX_BCRYPT_COST).contains(&c))
+}
+
+/// The highest bcrypt cost accepted (the reference used 10). Each step doubles the work: a
+/// hash at cost 31 would hold a hashing worker for a day and a half per login attempt.
+pub const MAX_BCRYPT_COST: u32 = 14;
+
+fn bcrypt_cost(stored: &str) -> Option<u32> {
+    stored.get(4..6)?.parse().ok()
 }
 
 struct InFlight(Arc<AtomicUsize>);
@@ -253,6 +262,10 @@ mod tests {
             assert_eq!(h.verify(&wrong, Some(&stored)).await.unwrap(), Verified::No);
         }
         assert!(!is_bcrypt("$2b$04$short"));
+        // A cost that would hold a worker for hours is not a hash Tessera runs.
+        let costly = format!("$2b$31${}", "a".repeat(53));
+        assert!(!is_bcrypt(&costly));
+        assert_eq!(h.verify(&pw, Some(&costly)).await.unwrap(), Verified::No);
         assert_eq!(
             h.verify(
                 &pw,

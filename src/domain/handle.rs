@@ -23,7 +23,9 @@ impl Handle {
             return Self::parse_anonymous(raw);
         }
         let trimmed = raw.trim();
-        let normal: String = trimmed.nfc().collect::<String>().to_lowercase();
+        // Lower-case first, then NFC: lower-casing can leave a string that is not in NFC, and
+        // the blind index needs a form that parsing again does not change.
+        let normal: String = trimmed.to_lowercase().nfc().collect();
         check(&normal)?;
         // A handle is a bare mailbox: whitespace, quotes, angle brackets and list separators
         // belong to display names and address lists, which would mail someone else.
@@ -121,7 +123,13 @@ pub struct UserName(String);
 
 impl UserName {
     pub fn parse(raw: &str) -> Result<Self, Error> {
-        let normal: String = raw.trim().nfkc().collect::<String>().to_lowercase();
+        let normal: String = raw
+            .trim()
+            .nfkc()
+            .collect::<String>()
+            .to_lowercase()
+            .nfkc()
+            .collect();
         if normal.is_empty() {
             return Err(Error::MissingParameter);
         }

@@ -71,6 +71,13 @@ impl Phone {
         if !e164.starts_with('+') || !(7..=15).contains(&digits) {
             return Err(Error::InvalidData);
         }
+        // The stored form must read back as itself (it is what the blind index is made of);
+        // odd inputs such as `000)0740` in Germany format to an E.164 string that does not.
+        let again = phonenumber::parse(None, &e164)
+            .map(|n| n.format().mode(phonenumber::Mode::E164).to_string());
+        if again.ok().as_deref() != Some(e164.as_str()) {
+            return Err(Error::InvalidData);
+        }
         Ok(Self(e164))
     }
 
@@ -137,6 +144,8 @@ mod tests {
         assert_eq!(Phone::parse("+15550100000", "XX"), Err(Error::InvalidData));
         // An international prefix of another region read as national digits: no such length.
         assert_eq!(Phone::parse("0015550100000", "US"), Err(Error::InvalidData));
+        // Found by fuzzing: its E.164 form did not parse back to itself.
+        assert_eq!(Phone::parse("000)0740", "DE"), Err(Error::InvalidData));
         assert_eq!(
             Phone::parse("+1 555 010 00000", ""),
             Err(Error::InvalidData)

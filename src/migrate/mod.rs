@@ -213,6 +213,9 @@ async fn apply_app(
                     app.id
                 ),
             );
+            // Publishing another export's key would let whoever holds it mint JWTs that
+            // verify against this app's JWKS.
+            return Ok(());
         }
     } else if !dry_run {
         let secrets = if app.secrets == AppSecrets::default() {

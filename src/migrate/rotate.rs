@@ -302,6 +302,41 @@ pub async fn rotate(
             cursor = String::new();
         }
     }
+    // A resumed run starts after its saved position, and rows a live update changed under an
+    // earlier (killed) run were only remembered in that run's memory: walk every table once
+    // more, and finish only when nothing is left under the old key.
+    let mut left = 0;
+    for _ in 0..5 {
+        left = 0;
+        for table in TABLES {
+            let mut cursor = String::new();
+            loop {
+                let rows = core.store.sealed_rows(table, &cursor, opts.batch).await?;
+                let Some(last) = rows.last().map(|r| r.pk.clone()) else {
+                    break;
+                };
+                for row in &rows {
+                    if let Some(next) = reseal(core, table, row, new_id)? {
+                        if core.store.sealed_row_replace(table, row, &next).await? {
+                            done += 1;
+                        } else {
+                            left += 1;
+                        }
+                    }
+                }
+                cursor = last;
+            }
+        }
+        if left == 0 {
+            break;
+        }
+    }
+    if left > 0 {
+        return Err(RotateError::Refused(format!(
+            "{left} rows kept changing during the rotation and are still under the old key; \
+             run the command again to finish"
+        )));
+    }
     core.store
         .rotation_save(PHASE_CLEANUP, "", done, now())
         .await?;

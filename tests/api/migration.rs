@@ -748,7 +748,52 @@ async fn tessera_export_restores_on_another_server(backend: Backend) {
     assert_eq!(again["counts"]["users"]["existing"], 1);
 }
 
+async fn another_export_of_an_existing_app_publishes_none_of_its_keys(backend: Backend) {
+    if !python_ok() {
+        return;
+    }
+    let server = TestServer::on(backend);
+    let jwks = || async {
+        let path = format!("/apps/{APP_ID}/.well-known/jwks.json");
+        let v = server.get(&path, &[]).await.json();
+        let mut kids: Vec<String> = v["keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|k| k["kid"].as_str().unwrap().to_owned())
+            .collect();
+        kids.sort();
+        kids
+    };
+    let mut published = Vec::new();
+    for round in 0..2 {
+        // Each deployment has the same app id and a key pair of its own.
+        let dir = server.dir.path().join(format!("export-{round}"));
+        write_fixture(&dir, &old_deployment(), 5);
+        let report: Value = serde_json::from_str(&ok(
+            &server,
+            &["import", "cosync", &dir.display().to_string(), "--json"],
+        ))
+        .unwrap();
+        if round == 1 {
+            assert!(
+                report["warnings"]
+                    .to_string()
+                    .contains("exists with another signing key"),
+                "{report:#}"
+            );
+        }
+        published.push(jwks().await);
+    }
+    assert_eq!(
+        published[0], published[1],
+        "the second export's key is not published"
+    );
+    assert_eq!(published[0].len(), 1);
+}
+
 on_both_backends!(
+    another_export_of_an_existing_app_publishes_none_of_its_keys,
     cosync_export_imports_and_old_apps_keep_working,
     tessera_export_restores_on_another_server
 );

@@ -73,6 +73,7 @@ pub(super) fn read_zip(
             zip.len()
         )));
     }
+    let mut total: u64 = 0;
     for i in 0..zip.len() {
         let mut entry = zip
             .by_index(i)
@@ -111,12 +112,18 @@ pub(super) fn read_zip(
             continue;
         };
         let mut bytes = Vec::new();
+        // One budget for the whole archive, so a handful of inflated entries cannot add up
+        // to gigabytes in memory.
+        let budget = MAX_FILE_BYTES.saturating_sub(total);
         (&mut entry)
-            .take(MAX_FILE_BYTES + 1)
+            .take(budget + 1)
             .read_to_end(&mut bytes)
             .map_err(|e| ImportError::Input(format!("{name}: cannot be read: {e}")))?;
-        if bytes.len() as u64 > MAX_FILE_BYTES {
-            return Err(ImportError::Input(format!("{name} is larger than 512 MiB")));
+        total += bytes.len() as u64;
+        if total > MAX_FILE_BYTES {
+            return Err(ImportError::Input(
+                "the archive's files come to more than 512 MiB unpacked".into(),
+            ));
         }
         if files.insert(name, bytes).is_some() {
             return Err(ImportError::Input(format!(

@@ -136,6 +136,14 @@ fn plan_user(
     check_app(app_id, row)?;
     let handle = handle_of(row, "handle")?;
     let anonymous = handle.as_str().contains(ANON_MARKER);
+    if handle.as_str() != row.raw("handle").trim() {
+        // The JWT `sub` is the handle: a consumer keyed on it sees a new user.
+        report.warn(
+            row.at.clone(),
+            "handle stored as typed in the export; imported lower-cased, so its JWT sub changes"
+                .into(),
+        );
+    }
     let password_hash = bcrypt_of(row)?;
     let status = match row.get("status") {
         "" | "active" => "active",
@@ -166,6 +174,10 @@ fn plan_user(
         "" => None,
         n if formula_like(n) => return Err("userName is a formula-like value".into()),
         n => match UserName::parse(n) {
+            // Checked again after folding: full-width `＝` becomes `=`.
+            Ok(u) if formula_like(u.as_str()) => {
+                return Err("userName is a formula-like value".into());
+            }
             Ok(u) => Some(u),
             Err(_) => {
                 report.warn(
