@@ -7,7 +7,6 @@ use argon2::{Algorithm, Argon2, Params, Version};
 use secrecy::{ExposeSecret, SecretString};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use tokio::sync::Semaphore;
 
 /// Argon2id cost; the defaults are the OWASP parameters (19 MiB, t=2, p=1).
 #[derive(Debug, Clone, Copy)]
@@ -43,11 +42,16 @@ pub enum Verified {
     YesRehash(String),
 }
 
-/// Bounded Argon2id pool: `workers` hashes at once, at most `queue` more waiting.
+/// A hashing job for one of the pool's threads.
+type Job = Box<dyn FnOnce(&Argon2<'static>) + Send>;
+
+/// Bounded Argon2id pool: `workers` threads of its own hash, at most `queue` more jobs wait.
+/// Own threads rather than tokio's blocking pool: each thread that ever hashed keeps its
+/// allocator arena, and a few hundred blocking threads would each keep a 19 MiB one.
 #[derive(Clone)]
 pub struct Hasher {
     argon: Argon2<'static>,
-    permits: Arc<Semaphore>,
+    jobs: std::sync::mpsc::Sender<Job>,
     in_flight: Arc<AtomicUsize>,
     limit: usize,
     dummy: Arc<String>,
@@ -69,9 +73,30 @@ impl Hasher {
         let dummy: PasswordHash = argon
             .hash_password(b"tessera dummy password")
             .map_err(|_| HashError::Failed)?;
+        let (jobs, queue_rx) = std::sync::mpsc::channel::<Job>();
+        let queue_rx = Arc::new(std::sync::Mutex::new(queue_rx));
+        for i in 0..workers {
+            let (rx, argon) = (queue_rx.clone(), argon.clone());
+            std::thread::Builder::new()
+                .name(format!("tessera-hash-{i}"))
+                .spawn(move || {
+                    // Ends when every Hasher (and so every sender) is gone.
+                    loop {
+                        let job = match rx.lock() {
+                            Ok(guard) => guard.recv(),
+                            Err(_) => return,
+                        };
+                        match job {
+                            Ok(job) => job(&argon),
+                            Err(_) => return,
+                        }
+                    }
+                })
+                .map_err(|_| HashError::Failed)?;
+        }
         Ok(Self {
             argon,
-            permits: Arc::new(Semaphore::new(workers)),
+            jobs,
             in_flight: Arc::new(AtomicUsize::new(0)),
             limit: workers + queue,
             dummy: Arc::new(dummy.to_string()),
@@ -92,20 +117,13 @@ impl Hasher {
             return Err(HashError::Busy);
         }
         let guard = InFlight(self.in_flight.clone());
-        let permit = self
-            .permits
-            .clone()
-            .acquire_owned()
-            .await
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.jobs
+            .send(Box::new(move |argon| {
+                let _ = tx.send(job(argon));
+            }))
             .map_err(|_| HashError::Failed)?;
-        let argon = self.argon.clone();
-        let out = tokio::task::spawn_blocking(move || {
-            let out = job(&argon);
-            drop(permit);
-            out
-        })
-        .await
-        .map_err(|_| HashError::Failed);
+        let out = rx.await.map_err(|_| HashError::Failed);
         drop(guard);
         out
     }

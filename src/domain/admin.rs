@@ -310,6 +310,7 @@ impl Core {
             created_at: now,
         };
         self.store.app_key_rotate(&row, PUBLISHED_KEYS).await?;
+        self.forget_jwks(app_id);
         self.admin_audit(
             Some(app_id),
             None,

@@ -2,12 +2,16 @@
 //! view, and the published keys (JWKS).
 
 use serde_json::{Map, Value, json};
+use std::sync::Arc;
 
 use super::settings::{AppSecrets, AppSettings, SECRET_SETTINGS, SettingError};
 use super::{Core, Error, Found, Result};
 use crate::crypto::keys::{RsaBits, RsaPublic, generate_rsa};
 use crate::crypto::random;
 use crate::store::{AppKeyRow, AppRow};
+
+/// How long a node serves an app's JWKS from memory.
+pub const JWKS_TTL_MS: i64 = 5_000;
 
 /// Status strings of spec §6.
 pub const STATUS_ACTIVE: &str = "active";
@@ -277,6 +281,35 @@ impl Core {
             .map(|k| RsaPublicFromDer::jwk(&k.public_der, &k.kid))
             .collect::<Result<_>>()?;
         Ok(json!({ "keys": jwks }))
+    }
+
+    /// The app's JWKS, serialised: made at most every few seconds per node, since consumers
+    /// fetch it far more often than keys change. A key rotated on another node shows here
+    /// within `JWKS_TTL_MS` (on this node, at once).
+    pub async fn jwks_json(&self, app_id: &str, now: i64) -> Result<Arc<str>> {
+        if let Some((made, json)) = self
+            .jwks_cache
+            .read()
+            .ok()
+            .and_then(|c| c.get(app_id).cloned())
+            && now - made < JWKS_TTL_MS
+        {
+            return Ok(json);
+        }
+        let json: Arc<str> = self.jwks(app_id).await?.to_string().into();
+        if let Ok(mut c) = self.jwks_cache.write() {
+            // Apps come and go; drop stale entries instead of growing.
+            c.retain(|_, (made, _)| now - *made < JWKS_TTL_MS);
+            c.insert(app_id.to_owned(), (now, json.clone()));
+        }
+        Ok(json)
+    }
+
+    /// Forgets the app's cached JWKS (after a key change on this node).
+    pub fn forget_jwks(&self, app_id: &str) {
+        if let Ok(mut c) = self.jwks_cache.write() {
+            c.remove(app_id);
+        }
     }
 
     /// OpenID Provider metadata for the app (the parts that describe its tokens).

@@ -69,6 +69,8 @@ pub struct Core {
     /// Public keys of the CosyncJWT server Tessera replaced: its app-tokens stay valid
     /// (`migrate::legacy`).
     pub legacy_app_keys: RwLock<Vec<crate::crypto::keys::RsaPublic>>,
+    /// Serialised JWKS per app and when each was made (see `jwks_json`).
+    jwks_cache: RwLock<HashMap<String, (i64, Arc<str>)>>,
 }
 
 impl std::fmt::Debug for Core {
@@ -130,6 +132,7 @@ impl Core {
             signers: RwLock::new(HashMap::new()),
             metrics: Arc::new(crate::metrics::Metrics::new()),
             legacy_app_keys: RwLock::new(Vec::new()),
+            jwks_cache: RwLock::new(HashMap::new()),
         })
     }
 

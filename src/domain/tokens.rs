@@ -8,6 +8,9 @@ use super::{Core, Error, Result};
 use crate::crypto::jwt::sign_rs256;
 use crate::store::UserRow;
 
+/// How stale `lastLogin` may be (see `issue_signed`).
+const LAST_LOGIN_RESOLUTION_MS: i64 = 60_000;
+
 /// The Atlas limit on an encoded token (spec atlas-custom-jwt).
 pub const MAX_JWT_CHARS: usize = 2048;
 
@@ -70,9 +73,16 @@ impl Core {
         now: i64,
     ) -> Result<Issued> {
         let access_token = self.access_token(app.id(), &user.id, user.epoch, now)?;
-        self.store
-            .user_set_last_login(app.id(), &user.id, now)
-            .await?;
+        // `lastLogin` to the minute: a user logging in again within a minute costs no write
+        // (on SQLite every write is an fsync, and the write would dwarf the rest of a login).
+        if user
+            .last_login
+            .is_none_or(|last| now - last >= LAST_LOGIN_RESOLUTION_MS)
+        {
+            self.store
+                .user_set_last_login(app.id(), &user.id, now)
+                .await?;
+        }
         Ok(Issued {
             jwt,
             access_token,

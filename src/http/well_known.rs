@@ -20,7 +20,11 @@ pub fn router() -> OpenApiRouter<Arc<Core>> {
 }
 
 fn json(v: &serde_json::Value) -> Response {
-    let mut res = (StatusCode::OK, v.to_string()).into_response();
+    json_text(v.to_string())
+}
+
+fn json_text(text: String) -> Response {
+    let mut res = (StatusCode::OK, text).into_response();
     res.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),
@@ -37,8 +41,11 @@ fn json(v: &serde_json::Value) -> Response {
     params(("app_id" = String, Path)),
     responses((status = 200, description = "A JWK Set", body = Object), (status = 404, description = "No such app")))]
 async fn jwks(State(core): State<Arc<Core>>, Path(app_id): Path<String>) -> Response {
-    match core.jwks(&app_id).await {
-        Ok(v) => json(&v),
+    match core
+        .jwks_json(&app_id, crate::http::extract::now_ms())
+        .await
+    {
+        Ok(text) => json_text(text.to_string()),
         Err(e) => problem_from(&e),
     }
 }

@@ -1,0 +1,87 @@
+"""Turns bench/run's raw rows into the report: medians per route and concurrency, ratios to
+the floors and the peer, cost growth. Usage: report.py RAW FLOORS_JSON DURATION RUNS USERS BIG"""
+import json
+import statistics
+import sys
+
+raw, floors_json, duration, runs, users, big = sys.argv[1:7]
+floors = json.loads(floors_json)
+rows, extra = {}, {}
+for line in open(raw):
+    f = line.rstrip("\n").split("\t")
+    if len(f) == 3:
+        extra[(f[0], f[1])] = float(f[2] or 0)
+        continue
+    label, mode, conc, _run, rps, p50, p99, err, rss, busy = f
+    rows.setdefault((label, mode, int(conc)), []).append(
+        (float(rps), float(p50), float(p99), int(err), int(rss), float(busy)))
+
+
+def med(key, i):
+    v = rows.get(key)
+    return statistics.median(r[i] for r in v) if v else None
+
+
+def total_err(key):
+    return sum(r[3] for r in rows.get(key, []))
+
+
+def fmt(x, d=1):
+    return "–" if x is None else f"{x:,.{d}f}"
+
+
+hash_floor = floors["hash_verify_per_sec"]
+sign_floor = floors["rs256_sign_per_sec"]
+peer_floor = extra.get(("better-auth", "hash_floor_per_sec"))
+out = []
+w = out.append
+w("# Tessera benchmark\n")
+w(f"{floors['cores']} cores; wrk, {duration} s per run, median of {runs} runs; {users} seeded users "
+  f"(growth: {big}); Argon2id m={floors['argon2_memory_kib']} KiB t={floors['argon2_iterations']}; "
+  "load generator, server and database share the machine.\n")
+w("## Floors (Tessera's own code, no HTTP, all cores)\n")
+w(f"- password verifications: **{fmt(hash_floor)}/s**")
+w(f"- RS256-2048 signatures: **{fmt(sign_floor)}/s**")
+if peer_floor:
+    w(f"- better-auth's scrypt (N=16384, r=16, p=1) on all cores: **{fmt(peer_floor)}/s**")
+w("")
+w("## Routes\n")
+w("| server | route | conc | req/s | p50 ms | p99 ms | errors | peak RSS MiB | machine busy (cores) |")
+w("|---|---|---|---|---|---|---|---|---|")
+for key in sorted(rows):
+    label, mode, conc = key
+    w(f"| {label} | {mode} | {conc} | {fmt(med(key, 0))} | {fmt(med(key, 1), 2)} | {fmt(med(key, 2), 2)} | "
+      f"{total_err(key)} | {fmt(max(r[4] for r in rows[key]) / 1024, 0)} | {fmt(med(key, 5), 2)} |")
+w("")
+w("## Ratios\n")
+w("| measure | value | target |")
+w("|---|---|---|")
+for backend in ["tessera-sqlite", "tessera-postgres"]:
+    for conc in (16, 64):
+        login = med((backend, "login", conc), 0)
+        anon = med((backend, "anon", conc), 0)
+        if login:
+            w(f"| {backend} login / hash floor (c{conc}) | {login / hash_floor:.2f} | ≥ 0.85 |")
+        if anon:
+            w(f"| {backend} loginAnonymous / signature floor (c{conc}) | {anon / sign_floor:.2f} | ≥ 0.70 |")
+for conc in (16, 64):
+    pairs = [("login", "signin", "sign-in, raw", 1), ("signup", "signup", "sign-up, raw", 1),
+             ("anon", "token", "JWT issuance", 5), ("jwks", "jwks", "JWKS", 10)]
+    for ours, theirs, what, target in pairs:
+        a = med(("tessera-sqlite", ours, conc), 0)
+        b = med(("better-auth", theirs, conc), 0)
+        if a and b:
+            w(f"| Tessera / better-auth {what} (c{conc}) | {a / b:.1f}× | {'≥ %d×' % target if target > 1 else '> 1×'} |")
+    a = med(("tessera-sqlite", "login", conc), 0)
+    b = med(("better-auth", "signin", conc), 0)
+    if a and b and peer_floor:
+        w(f"| sign-in as a fraction of its own hash floor (c{conc}) | Tessera {a / hash_floor:.2f}, better-auth {b / peer_floor:.2f} | |")
+small = med(("tessera-sqlite", "login", 16), 1)
+large = med((f"tessera-sqlite-{big}", "login", 16), 1)
+if small and large:
+    w(f"| login p50 at {big} users / at {users} (c16) | {large / small:.2f} | ≤ 1.2 |")
+rs = extra.get(("tessera-sqlite", "idle_rss_kib"))
+rb = extra.get((f"tessera-sqlite-{big}", "idle_rss_kib"))
+if rs and rb:
+    w(f"| idle RSS at {big} users / at {users} | {rb / rs:.2f} ({rb / 1024:.0f} / {rs / 1024:.0f} MiB) | flat |")
+print("\n".join(out))
