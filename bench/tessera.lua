@@ -4,6 +4,8 @@
 --   getuser  GET  /api/appuser/getUser with one access-token (ACCESS)
 --   signup   POST /api/appuser/signup with a unique handle per request (flow none)
 --   jwks     GET  /apps/APP_ID/.well-known/jwks.json
+--   mixed    of every 20 requests: 1 login, 4 loginAnonymous, 9 getUser, 6 JWKS
+-- DELAY_MS (optional) makes each connection wait that long between requests, to hold a rate.
 -- done() prints one machine-readable "RESULT ..." line.
 local mode = os.getenv("MODE") or "jwks"
 local app_token = os.getenv("APP_TOKEN") or ""
@@ -28,8 +30,25 @@ end
 local form = { ["Content-Type"] = "application/x-www-form-urlencoded", ["app-token"] = app_token }
 local user = { ["access-token"] = access }
 
+local delay_ms = tonumber(os.getenv("DELAY_MS") or "0")
+if delay_ms > 0 then
+  function delay()
+    return delay_ms
+  end
+end
+
+local function pick()
+  if mode ~= "mixed" then
+    return mode
+  end
+  local k = counter % 20
+  if k == 0 then return "login" elseif k <= 4 then return "anon" elseif k <= 13 then return "getuser" end
+  return "jwks"
+end
+
 function request()
   counter = counter + 1
+  local mode = pick()
   if mode == "login" then
     local body = string.format("handle=user%d%%40bench.local&password=%s", counter % nusers, password)
     return wrk.format("POST", "/api/appuser/login", form, body)
