@@ -3,7 +3,8 @@
 //! signatures per second with a parsed 2048-bit key on all cores. `bench/run` divides the
 //! service's throughput by these.
 //!
-//! cargo run --release --example bench_floors -- [SECONDS]   (prints one JSON object)
+//! cargo run --release --example bench_floors -- [SECONDS] [hash|sign]   (prints one JSON object;
+//! with `hash` or `sign`, only that floor is measured and the other is 0)
 
 use secrecy::SecretString;
 use std::sync::Arc;
@@ -18,11 +19,33 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .nth(1)
         .and_then(|s| s.parse().ok())
         .unwrap_or(10);
+    let only = std::env::args().nth(2).unwrap_or_default();
     let cores = std::thread::available_parallelism()?.get();
     let window = Duration::from_secs(secs);
-
-    // The hash floor: as many verifications in flight as the pool runs, for `secs`.
     let cost = HashCost::default();
+    let hash_per_sec = if only == "sign" {
+        0.0
+    } else {
+        hash_floor(cost, cores, window).await?
+    };
+    let sign_per_sec = if only == "hash" {
+        0.0
+    } else {
+        sign_floor(cores, window)?
+    };
+    println!(
+        "{{\"cores\":{cores},\"argon2_memory_kib\":{},\"argon2_iterations\":{},\"hash_verify_per_sec\":{hash_per_sec:.1},\"rs256_sign_per_sec\":{sign_per_sec:.1},\"seconds\":{secs}}}",
+        cost.memory_kib, cost.iterations
+    );
+    Ok(())
+}
+
+/// Verifications per second with as many in flight as the pool runs.
+async fn hash_floor(
+    cost: HashCost,
+    cores: usize,
+    window: Duration,
+) -> Result<f64, Box<dyn std::error::Error>> {
     let hasher = Hasher::new(cost, cores, cores * 32)?;
     let password = SecretString::from("0123456789abcdef0123456789abcdef".to_owned());
     let stored = hasher.hash(&password).await?;
@@ -47,9 +70,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     for t in tasks {
         t.await?;
     }
-    let hash_per_sec = verified.load(Ordering::Relaxed) as f64 / start.elapsed().as_secs_f64();
+    Ok(verified.load(Ordering::Relaxed) as f64 / start.elapsed().as_secs_f64())
+}
 
-    // The signature floor: one parsed key, one signing thread per core.
+/// Signatures per second with one parsed key and one signing thread per core.
+fn sign_floor(cores: usize, window: Duration) -> Result<f64, Box<dyn std::error::Error>> {
     let key = generate_rsa(RsaBits::B2048)?;
     let signer = Arc::new(RsaSigner::from_pkcs8("floor", &key.pkcs8)?);
     let message = [7u8; 300];
@@ -71,10 +96,5 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             .collect();
         handles.into_iter().map(|h| h.join().unwrap_or(0)).sum()
     });
-    let sign_per_sec = signed as f64 / start.elapsed().as_secs_f64();
-    println!(
-        "{{\"cores\":{cores},\"argon2_memory_kib\":{},\"argon2_iterations\":{},\"hash_verify_per_sec\":{hash_per_sec:.1},\"rs256_sign_per_sec\":{sign_per_sec:.1},\"seconds\":{secs}}}",
-        cost.memory_kib, cost.iterations
-    );
-    Ok(())
+    Ok(signed as f64 / start.elapsed().as_secs_f64())
 }

@@ -271,7 +271,9 @@ impl Core {
         caller: &AdminCaller,
         now: i64,
     ) -> AdminResult<()> {
-        match self.store.app_delete(app_id).await {
+        let deleted = self.store.app_delete(app_id).await;
+        self.forget_app(app_id);
+        match deleted {
             Ok(()) => {}
             Err(StoreError::NotFound) => {
                 return Err(AdminError::NotFound(format!("no app with id {app_id}")));
@@ -309,8 +311,10 @@ impl Core {
             status: "active".into(),
             created_at: now,
         };
-        self.store.app_key_rotate(&row, PUBLISHED_KEYS).await?;
+        let rotated = self.store.app_key_rotate(&row, PUBLISHED_KEYS).await;
+        self.forget_app(app_id);
         self.forget_jwks(app_id);
+        rotated?;
         self.admin_audit(
             Some(app_id),
             None,

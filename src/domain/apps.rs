@@ -3,6 +3,7 @@
 
 use serde_json::{Map, Value, json};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use super::settings::{AppSecrets, AppSettings, SECRET_SETTINGS, SettingError};
 use super::{Core, Error, Found, Result};
@@ -12,6 +13,13 @@ use crate::store::{AppKeyRow, AppRow};
 
 /// How long a node serves an app's JWKS from memory.
 pub const JWKS_TTL_MS: i64 = 5_000;
+
+/// How long a node serves an app (settings, status, active key) from memory. A change made
+/// through another node or by the CLI on the database applies within this time.
+pub const APP_CACHE_TTL: Duration = Duration::from_secs(1);
+
+/// Past this many cached apps, expired copies are dropped before another is added.
+const APP_CACHE_ENTRIES: usize = 1024;
 
 /// Status strings of spec §6.
 pub const STATUS_ACTIVE: &str = "active";
@@ -78,7 +86,35 @@ impl From<SettingError> for UpdateError {
 
 impl Core {
     /// Loads an app; unknown → 401 (spec §3 "Every route that loads the app answers 401").
+    /// Served from this node's copy when it is younger than [`APP_CACHE_TTL`]: nearly every
+    /// request loads its app, and a change made through this node replaces the copy at once.
     pub async fn app(&self, app_id: &str) -> Result<App> {
+        if let Some(app) = self.apps.read().ok().and_then(|m| {
+            m.get(app_id)
+                .filter(|(at, _)| at.elapsed() < APP_CACHE_TTL)
+                .map(|(_, app)| app.clone())
+        }) {
+            return Ok(app);
+        }
+        let loaded_at = Instant::now();
+        let app = self.load_app(app_id).await?;
+        if let Ok(mut m) = self.apps.write() {
+            if m.len() >= APP_CACHE_ENTRIES {
+                m.retain(|_, (at, _)| at.elapsed() < APP_CACHE_TTL);
+            }
+            m.insert(app_id.to_owned(), (loaded_at, app.clone()));
+        }
+        Ok(app)
+    }
+
+    /// Drops this node's copy of an app after a change (see [`Core::app`]).
+    pub fn forget_app(&self, app_id: &str) {
+        if let Ok(mut m) = self.apps.write() {
+            m.remove(app_id);
+        }
+    }
+
+    async fn load_app(&self, app_id: &str) -> Result<App> {
         let row = self
             .store
             .app_get(app_id)
@@ -226,7 +262,9 @@ impl Core {
         }
         app.row.settings = app.settings.to_json();
         app.row.updated_at = now;
-        self.store.app_update(&app.row).await.map_err(Error::from)?;
+        let stored = self.store.app_update(&app.row).await;
+        self.forget_app(app.id());
+        stored.map_err(Error::from)?;
         Ok(app)
     }
 

@@ -71,6 +71,10 @@ pub struct Core {
     pub legacy_app_keys: RwLock<Vec<crate::crypto::keys::RsaPublic>>,
     /// Serialised JWKS per app and when each was made (see `jwks_json`).
     jwks_cache: RwLock<HashMap<String, (i64, Arc<str>)>>,
+    /// Apps as last loaded, and when (see `Core::app`).
+    apps: RwLock<HashMap<String, (std::time::Instant, apps::App)>>,
+    /// App-tokens this node has verified, with their app id (see `auth::verify_app_token`).
+    verified_app_tokens: RwLock<HashMap<Box<str>, Arc<str>>>,
 }
 
 impl std::fmt::Debug for Core {
@@ -133,6 +137,8 @@ impl Core {
             metrics: Arc::new(crate::metrics::Metrics::new()),
             legacy_app_keys: RwLock::new(Vec::new()),
             jwks_cache: RwLock::new(HashMap::new()),
+            verified_app_tokens: RwLock::new(HashMap::new()),
+            apps: RwLock::new(HashMap::new()),
         })
     }
 

@@ -242,7 +242,9 @@ async fn apply_app(
             created_at: app.created_at,
             updated_at: now.max(app.updated_at),
         };
-        core.store.app_put(&row).await?;
+        let put = core.store.app_put(&row).await;
+        core.forget_app(&row.id);
+        put?;
         report.created("apps");
     } else {
         report.created("apps");

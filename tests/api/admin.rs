@@ -820,7 +820,49 @@ async fn cli_tables_json_exit_codes_and_remote(backend: Backend) {
     );
 }
 
+/// A node keeps each app in memory for `APP_CACHE_TTL`: a change through its admin API applies
+/// at the next request; one the CLI makes on the database, once that time has passed.
+async fn app_changes_reach_a_running_node(backend: Backend) {
+    let server = TestServer::on(backend);
+    let api = AdminApi::new(&server);
+    let app = server.create_app("Cached", "none");
+    let app_path = format!("/admin/v1/apps/{}", app.app_id);
+    let (server_ref, app_ref, n) = (&server, &app, std::cell::Cell::new(0));
+    let signup = || {
+        n.set(n.get() + 1);
+        let handle = format!("c{}@x.de", n.get());
+        let (server, app) = (server_ref, app_ref);
+        async move {
+            server
+                .form(
+                    "/api/appuser/signup",
+                    &app.header(),
+                    &[("handle", &handle), ("password", &md5_hex("pw-cached-1"))],
+                )
+                .await
+        }
+    };
+    assert_eq!(signup().await.status, 200);
+    let r = api.post(&format!("{app_path}/suspend"), json!({})).await;
+    assert_eq!(r.status, 204, "{}", r.text);
+    signup().await.assert_code(402);
+    let r = api.post(&format!("{app_path}/activate"), json!({})).await;
+    assert_eq!(r.status, 204, "{}", r.text);
+    assert_eq!(signup().await.status, 200);
+
+    // The CLI on the database, beside the running node.
+    let out = server.cli(&["app", "suspend", &app.app_id]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    tokio::time::sleep(tessera::domain::apps::APP_CACHE_TTL).await;
+    signup().await.assert_code(402);
+}
+
 on_both_backends!(
+    app_changes_reach_a_running_node,
     admin_tokens_are_required_and_revocable,
     apps_settings_keys_and_status,
     users_signups_and_invites,

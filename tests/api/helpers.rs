@@ -477,6 +477,9 @@ impl TestServer {
             "app update failed: {}",
             String::from_utf8_lossy(&out.stderr)
         );
+        // The CLI wrote to the database, not through the server: a running node applies
+        // the change once its copy of the app expires.
+        std::thread::sleep(tessera::domain::apps::APP_CACHE_TTL);
     }
 
     pub fn url(&self, path: &str) -> String {

@@ -320,6 +320,8 @@ async fn database_outage_answers_503_and_the_node_recovers() {
     assert_eq!(server.get(get_app, &app.header()).await.status, 200);
 
     proxy.cut();
+    // The node answers getApplication from its copy of the app until that expires.
+    tokio::time::sleep(tessera::domain::apps::APP_CACHE_TTL).await;
     let started = Instant::now();
     let r = server.get(get_app, &app.header()).await;
     assert_eq!(r.status, 503, "{}", r.text);
@@ -398,6 +400,8 @@ async fn a_database_that_stops_answering_gets_503_at_the_request_deadline() {
     assert_eq!(server.get(get_app, &app.header()).await.status, 200);
 
     proxy.swallow(true);
+    // The node answers getApplication from its copy of the app until that expires.
+    tokio::time::sleep(tessera::domain::apps::APP_CACHE_TTL).await;
     let started = Instant::now();
     let app_header = app.header();
     let jwks = format!("/apps/{}/.well-known/jwks.json", app.app_id);
@@ -515,6 +519,8 @@ async fn a_database_closed_to_connections_answers_503_and_recovers() {
         "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'"
     ))
     .await;
+    // The node answers getApplication from its copy of the app until that expires.
+    tokio::time::sleep(tessera::domain::apps::APP_CACHE_TTL).await;
     let r = server.get(get_app, &app.header()).await;
     assert_eq!(r.status, 503, "{}", r.text);
     assert_eq!(server.get("/readyz", &[]).await.status, 503);
