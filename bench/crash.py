@@ -133,16 +133,27 @@ HALF_CREATED = "SELECT count(*) FROM users WHERE password_hash IS NULL"
 
 
 def integrity():
+    """The database's own checks: SQLite's integrity and foreign-key checks; on PostgreSQL,
+    amcheck over every B-tree index. Returns ("ok" or what failed, half-created accounts)."""
     if backend == "sqlite":
         db = sqlite3.connect(os.path.join(work, "tessera.db"))
         ok = db.execute("PRAGMA integrity_check").fetchone()[0]
+        if db.execute("PRAGMA foreign_key_check").fetchall():
+            ok = "foreign keys broken"
         half = db.execute(HALF_CREATED).fetchone()[0]
         db.close()
         return ok, half
-    out = subprocess.run(["psql", env["TESSERA_DATABASE_URL"], "-tAc",
-                          HALF_CREATED],
-                         capture_output=True, text=True, check=True).stdout.strip()
-    return "ok", int(out)
+
+    def psql(sql):
+        return subprocess.run(["psql", env["TESSERA_DATABASE_URL"], "-v", "ON_ERROR_STOP=1", "-tAc", sql],
+                              capture_output=True, text=True, check=True).stdout.strip()
+
+    psql("CREATE EXTENSION IF NOT EXISTS amcheck")
+    checked = psql("SELECT count(bt_index_check(c.oid, true)) FROM pg_index i "
+                   "JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_am a ON a.oid = c.relam "
+                   "JOIN pg_namespace n ON n.oid = c.relnamespace "
+                   "WHERE a.amname = 'btree' AND n.nspname = 'public'")
+    return ("ok" if int(checked) > 0 else "no index checked"), int(psql(HALF_CREATED))
 
 
 total_lost = 0

@@ -202,7 +202,7 @@ impl Core {
 
     /// Loads an app for an admin call (404 when unknown).
     pub async fn admin_app(&self, app_id: &str) -> AdminResult<App> {
-        match self.app(app_id).await {
+        match self.app_uncached(app_id).await {
             Ok(app) => Ok(app),
             Err(Error::AppNotFound) => {
                 Err(AdminError::NotFound(format!("no app with id {app_id}")))
@@ -314,7 +314,14 @@ impl Core {
         let rotated = self.store.app_key_rotate(&row, PUBLISHED_KEYS).await;
         self.forget_app(app_id);
         self.forget_jwks(app_id);
-        rotated?;
+        match rotated {
+            Ok(()) => {}
+            // Deleted meanwhile (through another node or the CLI).
+            Err(StoreError::NotFound | StoreError::Gone) => {
+                return Err(AdminError::NotFound(format!("no app with id {app_id}")));
+            }
+            Err(e) => return Err(e.into()),
+        }
         self.admin_audit(
             Some(app_id),
             None,

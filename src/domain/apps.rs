@@ -3,13 +3,14 @@
 
 use serde_json::{Map, Value, json};
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use super::settings::{AppSecrets, AppSettings, SECRET_SETTINGS, SettingError};
 use super::{Core, Error, Found, Result};
 use crate::crypto::keys::{RsaBits, RsaPublic, generate_rsa};
 use crate::crypto::random;
-use crate::store::{AppKeyRow, AppRow};
+use crate::store::{AppKeyRow, AppRow, StoreError};
 
 /// How long a node serves an app's JWKS from memory.
 pub const JWKS_TTL_MS: i64 = 5_000;
@@ -20,6 +21,9 @@ pub const APP_CACHE_TTL: Duration = Duration::from_secs(1);
 
 /// Past this many cached apps, expired copies are dropped before another is added.
 const APP_CACHE_ENTRIES: usize = 1024;
+
+/// How often `update_app` reads and applies again when another write came first.
+const UPDATE_ATTEMPTS: usize = 5;
 
 /// Status strings of spec §6.
 pub const STATUS_ACTIVE: &str = "active";
@@ -97,12 +101,19 @@ impl Core {
             return Ok(app);
         }
         let loaded_at = Instant::now();
-        let app = self.load_app(app_id).await?;
+        let generation = self.apps_forgotten.load(Ordering::Acquire);
+        let app = self.app_uncached(app_id).await?;
         if let Ok(mut m) = self.apps.write() {
-            if m.len() >= APP_CACHE_ENTRIES {
-                m.retain(|_, (at, _)| at.elapsed() < APP_CACHE_TTL);
+            // A change made through this node while the row was read: the copy may predate it.
+            if self.apps_forgotten.load(Ordering::Acquire) == generation {
+                if m.len() >= APP_CACHE_ENTRIES {
+                    m.retain(|_, (at, _)| at.elapsed() < APP_CACHE_TTL);
+                    if m.len() >= APP_CACHE_ENTRIES {
+                        m.clear();
+                    }
+                }
+                m.insert(app_id.to_owned(), (loaded_at, app.clone()));
             }
-            m.insert(app_id.to_owned(), (loaded_at, app.clone()));
         }
         Ok(app)
     }
@@ -110,11 +121,13 @@ impl Core {
     /// Drops this node's copy of an app after a change (see [`Core::app`]).
     pub fn forget_app(&self, app_id: &str) {
         if let Ok(mut m) = self.apps.write() {
+            self.apps_forgotten.fetch_add(1, Ordering::AcqRel);
             m.remove(app_id);
         }
     }
 
-    async fn load_app(&self, app_id: &str) -> Result<App> {
+    /// Loads an app from the database, for whoever must see its latest state (operators).
+    pub async fn app_uncached(&self, app_id: &str) -> Result<App> {
         let row = self
             .store
             .app_get(app_id)
@@ -207,18 +220,46 @@ impl Core {
 
     /// Applies changes atomically (all or none), each value with its setting's own JSON type
     /// (text for `name`, `status` and the secrets). `name` and `status` are columns;
-    /// everything else is a setting of spec §6.
+    /// everything else is a setting of spec §6. The app is read from the database, never
+    /// from this node's copy, and written only if nobody changed it meanwhile (else read
+    /// and applied again), so a change made elsewhere is never written over.
     pub async fn update_app(
         &self,
         app_id: &str,
         changes: &[(String, Value)],
         now: i64,
     ) -> Result<App, UpdateError> {
-        let mut app = match self.app(app_id).await {
-            Ok(a) => a,
-            Err(Error::AppNotFound) => return Err(UpdateError::NotFound(app_id.to_owned())),
-            Err(e) => return Err(e.into()),
-        };
+        for _ in 0..UPDATE_ATTEMPTS {
+            let app = match self.app_uncached(app_id).await {
+                Ok(a) => a,
+                Err(Error::AppNotFound) => return Err(UpdateError::NotFound(app_id.to_owned())),
+                Err(e) => return Err(e.into()),
+            };
+            let seen = app.row.updated_at;
+            let (app, secrets_changed) = self.apply_changes(app, changes, now)?;
+            let mut row = app.row.clone();
+            if !secrets_changed {
+                row.secrets = None;
+            }
+            let stored = self.store.app_update(&row, seen).await;
+            self.forget_app(app_id);
+            match stored {
+                Ok(()) => return Ok(app),
+                Err(StoreError::Conflict(_)) => continue,
+                Err(StoreError::NotFound) => return Err(UpdateError::NotFound(app_id.to_owned())),
+                Err(e) => return Err(Error::from(e).into()),
+            }
+        }
+        Err(Error::Unavailable(format!("app {app_id} kept changing while being updated")).into())
+    }
+
+    /// `update_app`'s changes applied to a copy; true when the secrets changed.
+    fn apply_changes(
+        &self,
+        mut app: App,
+        changes: &[(String, Value)],
+        now: i64,
+    ) -> Result<(App, bool), UpdateError> {
         let mut secrets = None;
         for (name, value) in changes {
             let text = || {
@@ -257,15 +298,14 @@ impl Core {
                 _ => app.settings = app.settings.set_value(name, value.clone())?,
             }
         }
+        let secrets_changed = secrets.is_some();
         if let Some(s) = secrets {
             app.row.secrets = Some(self.seal_app_secrets(app.id(), &s)?);
         }
         app.row.settings = app.settings.to_json();
-        app.row.updated_at = now;
-        let stored = self.store.app_update(&app.row).await;
-        self.forget_app(app.id());
-        stored.map_err(Error::from)?;
-        Ok(app)
+        // Strictly later than what was read, so the next writer's check sees the change.
+        app.row.updated_at = now.max(app.row.updated_at + 1);
+        Ok((app, secrets_changed))
     }
 
     /// The app's secret settings, opened.

@@ -66,15 +66,16 @@ impl Caller {
     }
 }
 
-/// How many verified app-tokens a node remembers; there is one per app and client build, and
-/// only tokens this service signed get in, so the bound is never reached by guessing.
+/// How many verified app-tokens a node remembers: one per app and client build, plus those
+/// the signup-link mails carry. Only tokens this service signed get in, so guessing cannot
+/// fill it; when full it starts again, which costs no more than the checks it saves.
 const VERIFIED_APP_TOKENS: usize = 4096;
 
 impl Core {
     fn verify_app_token(&self, token: &str, now: i64) -> Option<String> {
-        // An app-token never expires and neither the server key nor an imported legacy key
-        // is ever withdrawn, so the verdict depends on the token's text alone; nearly every
-        // request carries one, and remembering it spares a signature check each.
+        // Tessera's app-tokens never expire and the server key is never withdrawn, so the
+        // verdict depends on the token's text alone; nearly every request carries one, and
+        // remembering it spares a signature check each.
         if let Some(app_id) = self
             .verified_app_tokens
             .read()
@@ -83,18 +84,20 @@ impl Core {
         {
             return Some(app_id.to_string());
         }
-        let app_id = match self.tokens.verify(token, TokenKind::App, now / 1000) {
-            Ok(c) => c.app_id,
-            // App-tokens of the CosyncJWT server Tessera replaced, once its key is imported.
-            Err(_) => self.verify_legacy_app_token(token, now)?,
-        };
-        if let Ok(mut m) = self.verified_app_tokens.write() {
-            if m.len() >= VERIFIED_APP_TOKENS {
-                m.clear();
+        match self.tokens.verify(token, TokenKind::App, now / 1000) {
+            Ok(c) => {
+                if let Ok(mut m) = self.verified_app_tokens.write() {
+                    if m.len() >= VERIFIED_APP_TOKENS {
+                        m.clear();
+                    }
+                    m.insert(token.into(), c.app_id.as_str().into());
+                }
+                Some(c.app_id)
             }
-            m.insert(token.into(), app_id.as_str().into());
+            // App-tokens of the CosyncJWT server Tessera replaced, once its key is imported;
+            // not remembered, as they may carry an expiry.
+            Err(_) => self.verify_legacy_app_token(token, now),
         }
-        Some(app_id)
     }
 
     /// Resolves presented credentials. A presented but invalid token is refused with its

@@ -73,6 +73,8 @@ pub struct Core {
     jwks_cache: RwLock<HashMap<String, (i64, Arc<str>)>>,
     /// Apps as last loaded, and when (see `Core::app`).
     apps: RwLock<HashMap<String, (std::time::Instant, apps::App)>>,
+    /// Bumped by every `forget_app`: a load that started before is not kept.
+    apps_forgotten: std::sync::atomic::AtomicU64,
     /// App-tokens this node has verified, with their app id (see `auth::verify_app_token`).
     verified_app_tokens: RwLock<HashMap<Box<str>, Arc<str>>>,
 }
@@ -139,6 +141,7 @@ impl Core {
             jwks_cache: RwLock::new(HashMap::new()),
             verified_app_tokens: RwLock::new(HashMap::new()),
             apps: RwLock::new(HashMap::new()),
+            apps_forgotten: std::sync::atomic::AtomicU64::new(0),
         })
     }
 

@@ -205,7 +205,7 @@ async fn check_apps(store: S) {
     changed.secrets = Some(vec![0, 1, 2]);
     changed.active_kid = "kid-next".into();
     changed.updated_at = 9_000;
-    store.app_update(&changed).await.unwrap();
+    store.app_update(&changed, got.updated_at).await.unwrap();
     let got = store.app_get(&a).await.unwrap();
     assert_eq!(
         (
@@ -222,14 +222,35 @@ async fn check_apps(store: S) {
             "suspended",
             "{}",
             Some(&[0u8, 1, 2][..]),
-            "kid-next",
+            format!("kid-{a}").as_str(),
             1_000,
             9_000
-        )
+        ),
+        "the active key is app_key_rotate's alone"
+    );
+    // A writer that read the app before that change is refused, and writes nothing.
+    let mut stale = changed.clone();
+    stale.name = "stale".into();
+    stale.updated_at = 9_500;
+    assert!(matches!(
+        store.app_update(&stale, 1_000).await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert_eq!(store.app_get(&a).await.unwrap().name, "renamed");
+    // Without secrets, the stored secrets stay.
+    let mut renamed = changed.clone();
+    renamed.name = "renamed again".into();
+    renamed.secrets = None;
+    renamed.updated_at = 9_001;
+    store.app_update(&renamed, 9_000).await.unwrap();
+    let got = store.app_get(&a).await.unwrap();
+    assert_eq!(
+        (got.name.as_str(), got.secrets.as_deref()),
+        ("renamed again", Some(&[0u8, 1, 2][..]))
     );
     assert_not_found(store.app_get("no-such-app").await, "app_get");
     assert_not_found(
-        store.app_update(&app_row("no-such-app", 1)).await,
+        store.app_update(&app_row("no-such-app", 1), 1).await,
         "app_update",
     );
 

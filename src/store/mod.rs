@@ -141,7 +141,11 @@ pub trait AppStore: Send + Sync {
     async fn app_create(&self, app: &AppRow, key: &AppKeyRow) -> StoreResult<()>;
     async fn app_get(&self, id: &str) -> StoreResult<AppRow>;
     async fn app_list(&self) -> StoreResult<Vec<AppRow>>;
-    async fn app_update(&self, app: &AppRow) -> StoreResult<()>;
+    /// Writes an app's name, status, settings, `updated_at` and, when `app.secrets` is
+    /// `Some`, its secrets, provided its `updated_at` is still `seen_updated_at`: `Conflict`
+    /// when another write came first, `NotFound` when the app is gone. The active key is
+    /// `app_key_rotate`'s alone.
+    async fn app_update(&self, app: &AppRow, seen_updated_at: i64) -> StoreResult<()>;
     async fn app_keys(&self, app_id: &str) -> StoreResult<Vec<AppKeyRow>>;
 }
 

@@ -537,23 +537,30 @@ impl AppStore for SqlStore {
         rows.iter().map(|r| app_from(r).map_err(map_err)).collect()
     }
 
-    async fn app_update(&self, app: &AppRow) -> StoreResult<()> {
-        let done = sqlx::query(
-            "UPDATE apps SET name = $2, status = $3, settings = $4, secrets = $5, active_kid = $6, \
-             updated_at = $7 WHERE id = $1",
-        )
-        .bind(&app.id)
-        .bind(&app.name)
-        .bind(&app.status)
-        .bind(&app.settings)
-        .bind(&app.secrets)
-        .bind(&app.active_kid)
-        .bind(app.updated_at)
-        .execute(&self.pool)
-        .await
-        .map_err(map_err)?;
+    async fn app_update(&self, app: &AppRow, seen_updated_at: i64) -> StoreResult<()> {
+        let sql = if app.secrets.is_some() {
+            "UPDATE apps SET name = $2, status = $3, settings = $4, updated_at = $5, secrets = $7 \
+             WHERE id = $1 AND updated_at = $6"
+        } else {
+            "UPDATE apps SET name = $2, status = $3, settings = $4, updated_at = $5 \
+             WHERE id = $1 AND updated_at = $6"
+        };
+        let mut query = sqlx::query(sql)
+            .bind(&app.id)
+            .bind(&app.name)
+            .bind(&app.status)
+            .bind(&app.settings)
+            .bind(app.updated_at)
+            .bind(seen_updated_at);
+        if let Some(secrets) = &app.secrets {
+            query = query.bind(secrets);
+        }
+        let done = query.execute(&self.pool).await.map_err(map_err)?;
         if done.rows_affected() == 0 {
-            return Err(StoreError::NotFound);
+            return match self.app_get(&app.id).await {
+                Ok(_) => Err(StoreError::Conflict("apps.updated_at".into())),
+                Err(e) => Err(e),
+            };
         }
         Ok(())
     }
@@ -1369,13 +1376,17 @@ impl AdminStore for SqlStore {
 
     async fn app_key_rotate(&self, key: &AppKeyRow, keep: usize) -> StoreResult<()> {
         let mut tx = self.pool.begin().await.map_err(map_err)?;
-        let moved = sqlx::query("UPDATE apps SET active_kid = $2, updated_at = $3 WHERE id = $1")
-            .bind(&key.app_id)
-            .bind(&key.kid)
-            .bind(key.created_at)
-            .execute(&mut *tx)
-            .await
-            .map_err(map_err)?;
+        // `updated_at` moves strictly forward, so a concurrent `app_update` sees the change.
+        let moved = sqlx::query(
+            "UPDATE apps SET active_kid = $2, \
+             updated_at = CASE WHEN updated_at >= $3 THEN updated_at + 1 ELSE $3 END WHERE id = $1",
+        )
+        .bind(&key.app_id)
+        .bind(&key.kid)
+        .bind(key.created_at)
+        .execute(&mut *tx)
+        .await
+        .map_err(map_err)?;
         if moved.rows_affected() == 0 {
             return Err(StoreError::NotFound);
         }

@@ -857,6 +857,21 @@ async fn app_changes_reach_a_running_node(backend: Backend) {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    // A settings change through the node, which may still hold the active copy, is applied to
+    // the app as it is now: the suspension stays.
+    let r = api
+        .send(
+            reqwest::Method::PATCH,
+            &app_path,
+            Some(json!({"userNamesEnabled": true})),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let view = api.get(&app_path).await;
+    assert_eq!(
+        (&view["status"], &view["userNamesEnabled"]),
+        (&json!("inactive"), &json!(true))
+    );
     tokio::time::sleep(tessera::domain::apps::APP_CACHE_TTL).await;
     signup().await.assert_code(402);
 }

@@ -7,6 +7,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use serde_json::json;
+
 use crate::helpers::*;
 
 const SIGNUP: &str = "/api/appuser/signup";
@@ -138,6 +140,72 @@ async fn two_nodes_share_accounts_sessions_and_code_budgets() {
     )
     .await
     .assert_code(602);
+}
+
+async fn signup_on(node: &TestServer, app: &TestApp, n: u32) -> Reply {
+    node.form(
+        SIGNUP,
+        &app.header(),
+        &[
+            ("handle", &format!("n{n}@x.de")),
+            ("password", &md5_hex("pw-changing-1")),
+        ],
+    )
+    .await
+}
+
+/// App changes made through one node reach the other within `APP_CACHE_TTL`, and a settings
+/// change on a node still holding the older copy never writes over them.
+#[tokio::test]
+async fn app_changes_on_one_node_reach_the_other() {
+    if Backend::postgres().is_none() {
+        return;
+    }
+    let a = TestServer::start_on(Backend::Postgres, &[]);
+    let b = a.next_node(&[]);
+    let app = a.create_app("Changing", "none");
+    let out = a.cli(&["admin", "token", "create", "--name", "nodes"]);
+    assert!(out.status.success());
+    let bearer = format!("Bearer {}", String::from_utf8(out.stdout).unwrap().trim());
+    let auth = [("authorization", bearer.as_str())];
+    let app_path = format!("/admin/v1/apps/{}", app.app_id);
+    // B holds a copy of the app.
+    assert_eq!(signup_on(&b, &app, 1).await.status, 200);
+
+    // A key rotation through A, then at once a settings change through B.
+    let r = a
+        .json(&format!("{app_path}/keys/rotate"), &auth, json!({}))
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let new_kid = r.json()["kid"].as_str().unwrap().to_owned();
+    let r = b
+        .raw(
+            reqwest::Method::PATCH,
+            &app_path,
+            &auth,
+            Some("application/json"),
+            json!({"userNamesEnabled": true}).to_string().into_bytes(),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    tokio::time::sleep(tessera::domain::apps::APP_CACHE_TTL).await;
+    for (n, node) in [(2, &a), (3, &b)] {
+        let r = signup_on(node, &app, n).await;
+        assert_eq!(r.status, 200, "{}", r.text);
+        assert_eq!(
+            header_of(r.json()["jwt"].as_str().unwrap())["kid"],
+            json!(new_kid),
+            "both nodes sign with the new key"
+        );
+    }
+
+    // A suspension through A reaches B.
+    let r = a
+        .json(&format!("{app_path}/suspend"), &auth, json!({}))
+        .await;
+    assert_eq!(r.status, 204, "{}", r.text);
+    tokio::time::sleep(tessera::domain::apps::APP_CACHE_TTL).await;
+    signup_on(&b, &app, 4).await.assert_code(402);
 }
 
 /// A master key file nodes share, as an operator would distribute it.
@@ -327,7 +395,7 @@ async fn database_outage_answers_503_and_the_node_recovers() {
     assert_eq!(r.status, 503, "{}", r.text);
     assert_eq!(
         r.json(),
-        serde_json::json!({"code": 500, "message": "internal server error"})
+        json!({"code": 500, "message": "internal server error"})
     );
     assert!(r.headers.get("retry-after").is_some(), "Retry-After on 503");
     assert!(
@@ -410,7 +478,7 @@ async fn a_database_that_stops_answering_gets_503_at_the_request_deadline() {
     assert_eq!((a.status, b.status), (503, 503), "{} / {}", a.text, b.text);
     assert_eq!(
         a.json(),
-        serde_json::json!({"code": 500, "message": "internal server error"})
+        json!({"code": 500, "message": "internal server error"})
     );
     assert_eq!(b.content_type, "application/problem+json");
     assert!(a.headers.get("retry-after").is_some());
