@@ -138,13 +138,8 @@ impl Hasher {
     /// Hashes the wire-form password into a PHC string.
     pub async fn hash(&self, password: &SecretString) -> Result<String, HashError> {
         let pw = SecretString::from(password.expose_secret().to_owned());
-        self.run(move |argon, _| {
-            argon
-                .hash_password(pw.expose_secret().as_bytes())
-                .map(|h: PasswordHash| h.to_string())
-                .map_err(|_| HashError::Failed)
-        })
-        .await?
+        self.run(move |argon, memory| hash_argon2(argon, pw.expose_secret().as_bytes(), memory))
+            .await?
     }
 
     /// Verifies against a stored PHC string (Argon2id, or a legacy bcrypt hash).
@@ -169,8 +164,8 @@ impl Hasher {
                 return Verified::No;
             }
             if this.needs_rehash(&stored) {
-                match argon.hash_password(pw.expose_secret().as_bytes()) {
-                    Ok(h) => Verified::YesRehash(h.to_string()),
+                match hash_argon2(argon, pw.expose_secret().as_bytes(), memory) {
+                    Ok(h) => Verified::YesRehash(h),
                     Err(_) => Verified::Yes,
                 }
             } else {
@@ -194,6 +189,39 @@ impl Hasher {
 
 /// Verifies `password` against a PHC Argon2 string in `memory` (grown to the hash's cost once
 /// and kept), comparing in constant time.
+/// Length of the random salt of a new hash (as `argon2`'s own `hash_password` uses).
+const SALT_LEN: usize = 16;
+
+/// Hashes into the worker's reused block buffer and writes the PHC string
+/// (`$argon2id$v=19$m=…,t=…,p=…$salt$hash`, base64 without padding), as `hash_password`
+/// would, without allocating 19 MiB per call.
+fn hash_argon2(
+    argon: &Argon2<'_>,
+    password: &[u8],
+    memory: &mut Vec<Block>,
+) -> Result<String, HashError> {
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::STANDARD_NO_PAD;
+    let salt: [u8; SALT_LEN] = crate::crypto::random::bytes().map_err(|_| HashError::Failed)?;
+    let params = argon.params();
+    let blocks = params.block_count();
+    if memory.len() < blocks {
+        memory.resize(blocks, Block::new());
+    }
+    let mut out = vec![0u8; params.output_len().unwrap_or(Params::DEFAULT_OUTPUT_LEN)];
+    argon
+        .hash_password_into_with_memory(password, &salt, &mut out, &mut memory[..blocks])
+        .map_err(|_| HashError::Failed)?;
+    Ok(format!(
+        "$argon2id$v=19$m={},t={},p={}${}${}",
+        params.m_cost(),
+        params.t_cost(),
+        params.p_cost(),
+        b64.encode(salt),
+        b64.encode(&out)
+    ))
+}
+
 fn verify_argon2(stored: &str, password: &[u8], memory: &mut Vec<Block>) -> bool {
     let Ok(parsed) = PasswordHash::new(stored) else {
         return false;
@@ -279,6 +307,35 @@ mod tests {
         assert_eq!(h.verify(&wrong, Some(&stored)).await.unwrap(), Verified::No);
         assert_eq!(h.verify(&pw, None).await.unwrap(), Verified::No);
         assert_eq!(h.verify(&pw, Some("garbage")).await.unwrap(), Verified::No);
+    }
+
+    #[tokio::test]
+    async fn new_hashes_are_phc_strings_argon2_itself_verifies() {
+        use argon2::password_hash::PasswordVerifier as _;
+        let h = cheap();
+        let pw = SecretString::from("5f4dcc3b5aa765d61d8327deb882cf99");
+        let (a, b) = (h.hash(&pw).await.unwrap(), h.hash(&pw).await.unwrap());
+        assert_ne!(a, b, "a fresh salt each time");
+        for stored in [a, b] {
+            let parsed = PasswordHash::new(&stored).unwrap();
+            assert_eq!(parsed.salt.unwrap().as_ref().len(), SALT_LEN);
+            assert_eq!(parsed.hash.unwrap().as_ref().len(), 32);
+            let argon = Argon2::new(
+                Algorithm::Argon2id,
+                Version::V0x13,
+                Params::new(1024, 1, 1, None).unwrap(),
+            );
+            assert!(
+                argon
+                    .verify_password(b"5f4dcc3b5aa765d61d8327deb882cf99", &parsed)
+                    .is_ok()
+            );
+            assert!(
+                argon
+                    .verify_password(b"5f4dcc3b5aa765d61d8327deb882cf98", &parsed)
+                    .is_err()
+            );
+        }
     }
 
     #[tokio::test]
