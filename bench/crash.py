@@ -12,6 +12,7 @@ import concurrent.futures
 import json
 import os
 import random
+import shutil
 import signal
 import sqlite3
 import subprocess
@@ -156,32 +157,44 @@ def integrity():
     return ("ok" if int(checked) > 0 else "no index checked"), int(psql(HALF_CREATED))
 
 
-total_lost = 0
-proc, base = start()
-for rnd in range(1, rounds + 1):
-    stop = threading.Event()
-    threads = [threading.Thread(target=worker, args=(base, stop, w, rnd)) for w in range(8)]
-    for t in threads:
-        t.start()
-    time.sleep(random.uniform(1.0, 3.0))
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    stop.set()
-    for t in threads:
-        t.join()
-    proc, base = start()
-    lost = check(base)
-    ok, half = integrity()
-    total_lost += len(lost)
-    print(f"round {rnd:2}: acknowledged so far {acknowledged:6}, accounts {len(state):6}, "
-          f"lost {len(lost)}, integrity {ok}, half-created {half}", flush=True)
-    if lost or ok != "ok" or half:
-        print("FAILED:", lost[:5])
-        break
-proc.send_signal(signal.SIGTERM)
-proc.wait()
-if pg_db:
-    subprocess.run(["psql", os.environ.get("PG_ADMIN", "postgres://postgres@127.0.0.1:5432/test"),
-                    "-qc", f"DROP DATABASE {pg_db} WITH (FORCE)"])
-print(f"{backend}: {rounds} rounds of kill -9, {acknowledged} acknowledged writes, {total_lost} lost")
-sys.exit(1 if total_lost else 0)
+def run_rounds():
+    """Returns (rounds run, writes lost, whether every check passed)."""
+    global proc
+    total_lost, proc, base = 0, *start()
+    for rnd in range(1, rounds + 1):
+        stop = threading.Event()
+        threads = [threading.Thread(target=worker, args=(base, stop, w, rnd)) for w in range(8)]
+        for t in threads:
+            t.start()
+        time.sleep(random.uniform(1.0, 3.0))
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        stop.set()
+        for t in threads:
+            t.join()
+        proc, base = start()
+        lost = check(base)
+        ok, half = integrity()
+        total_lost += len(lost)
+        print(f"round {rnd:2}: acknowledged so far {acknowledged:6}, accounts {len(state):6}, "
+              f"lost {len(lost)}, integrity {ok}, half-created {half}", flush=True)
+        if lost or ok != "ok" or half:
+            print("FAILED:", lost[:5])
+            return rnd, total_lost, False
+    return rounds, total_lost, True
+
+
+proc = None
+try:
+    done, total_lost, passed = run_rounds()
+finally:
+    if proc is not None:
+        proc.kill()
+        proc.wait()
+    if pg_db:
+        subprocess.run(["psql", os.environ.get("PG_ADMIN", "postgres://postgres@127.0.0.1:5432/test"),
+                        "-qc", f"DROP DATABASE IF EXISTS {pg_db} WITH (FORCE)"])
+    shutil.rmtree(work, ignore_errors=True)
+print(f"{backend}: {done} rounds of kill -9, {acknowledged} acknowledged writes, {total_lost} lost"
+      + ("" if passed else ", FAILED"))
+sys.exit(0 if passed else 1)

@@ -110,12 +110,20 @@ for conc in (16, 64):
     ours = paired_ratio(("tessera-sqlite", "login", conc))
     if ours and b and peer_floor:
         w(f"| sign-in as a fraction of its own hash floor (c{conc}) | Tessera {ours:.2f}, better-auth {b / peer_floor:.2f} | |")
-small = med(("tessera-sqlite", "login", 16), 1)
-large = med((f"tessera-sqlite-{big}", "login", 16), 1)
-if small and large:
-    w(f"| login p50 at {big} users / at {users} (c16) | {large / small:.2f} | ≤ 1.2 |")
-rs = extra.get(("tessera-sqlite", "idle_rss_kib"))
-rb = extra.get((f"tessera-sqlite-{big}", "idle_rss_kib"))
+# Growth: two fresh servers, USERS and BIG users (a tenth of them anonymous), same load.
+gs, gb = f"tessera-sqlite-growth-{users}", f"tessera-sqlite-growth-{big}"
+for mode, floor in (("login", "hash"), ("anon", "signature")):
+    ps, pb = med((gs, mode, 16), 1), med((gb, mode, 16), 1)
+    rs_, rb_ = paired_ratio((gs, mode, 16)), paired_ratio((gb, mode, 16))
+    if ps and pb:
+        w(f"| {mode} p50 at {big} users / at {users} (c16) | {pb / ps:.2f} ({fmt(pb, 1)} / {fmt(ps, 1)} ms) | ≤ 1.2 |")
+    if rs_ and rb_:
+        w(f"| {mode} throughput per {floor} floor at {big} users / at {users} (c16) | {rb_ / rs_:.2f} ({rb_:.2f} / {rs_:.2f}) | ≈ 1 |")
+rs = extra.get((gs, "rss_after_load_kib"))
+rb = extra.get((gb, "rss_after_load_kib"))
 if rs and rb:
-    w(f"| idle RSS at {big} users / at {users} | {rb / rs:.2f} ({rb / 1024:.0f} / {rs / 1024:.0f} MiB) | flat |")
+    w(f"| RSS after that load at {big} users / at {users} | {rb / rs:.2f} ({rb / 1024:.0f} / {rs / 1024:.0f} MiB) | flat |")
+w("")
+w("A ratio to a floor above 1 would mean the floor was measured on a slower moment of the "
+  "machine than the run it is paired with (each floor waits for the server to go idle first).")
 print("\n".join(out))
