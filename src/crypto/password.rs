@@ -187,8 +187,6 @@ impl Hasher {
     }
 }
 
-/// Verifies `password` against a PHC Argon2 string in `memory` (grown to the hash's cost once
-/// and kept), comparing in constant time.
 /// Length of the random salt of a new hash (as `argon2`'s own `hash_password` uses).
 const SALT_LEN: usize = 16;
 
@@ -204,13 +202,9 @@ fn hash_argon2(
     let b64 = base64::engine::general_purpose::STANDARD_NO_PAD;
     let salt: [u8; SALT_LEN] = crate::crypto::random::bytes().map_err(|_| HashError::Failed)?;
     let params = argon.params();
-    let blocks = params.block_count();
-    if memory.len() < blocks {
-        memory.resize(blocks, Block::new());
-    }
     let mut out = vec![0u8; params.output_len().unwrap_or(Params::DEFAULT_OUTPUT_LEN)];
     argon
-        .hash_password_into_with_memory(password, &salt, &mut out, &mut memory[..blocks])
+        .hash_password_into_with_memory(password, &salt, &mut out, blocks_for(params, memory))
         .map_err(|_| HashError::Failed)?;
     Ok(format!(
         "$argon2id$v=19$m={},t={},p={}${}${}",
@@ -222,6 +216,18 @@ fn hash_argon2(
     ))
 }
 
+/// The first `params.block_count()` blocks of the worker's buffer, growing it once to the
+/// largest cost seen; the buffer is kept for the next job.
+fn blocks_for<'m>(params: &Params, memory: &'m mut Vec<Block>) -> &'m mut [Block] {
+    let blocks = params.block_count();
+    if memory.len() < blocks {
+        memory.resize(blocks, Block::new());
+    }
+    &mut memory[..blocks]
+}
+
+/// Verifies `password` against a PHC Argon2 string in the worker's buffer, comparing in
+/// constant time.
 fn verify_argon2(stored: &str, password: &[u8], memory: &mut Vec<Block>) -> bool {
     let Ok(parsed) = PasswordHash::new(stored) else {
         return false;
@@ -240,16 +246,13 @@ fn verify_argon2(stored: &str, password: &[u8], memory: &mut Vec<Block>) -> bool
     let Ok(params) = Params::try_from(&parsed) else {
         return false;
     };
-    let blocks = params.block_count();
-    if blocks > MAX_VERIFY_BLOCKS {
+    if params.block_count() > MAX_VERIFY_BLOCKS {
         return false;
     }
-    if memory.len() < blocks {
-        memory.resize(blocks, Block::new());
-    }
     let mut out = vec![0u8; expected.as_ref().len()];
+    let memory = blocks_for(&params, memory);
     Argon2::new(algorithm, version, params)
-        .hash_password_into_with_memory(password, salt.as_ref(), &mut out, &mut memory[..blocks])
+        .hash_password_into_with_memory(password, salt.as_ref(), &mut out, memory)
         .is_ok()
         && super::keyring::ct_eq(&out, expected.as_ref())
 }
