@@ -154,6 +154,9 @@ fn migrator(list: &'static [(i64, &'static str, &'static str)]) -> Migrator {
     }
 }
 
+/// A pooled connection idle at least this long is pinged before it is handed out.
+pub const IDLE_PING_AFTER: Duration = Duration::from_secs(1);
+
 impl SqlStore {
     /// Connects, applies the backend's migrations and returns the store.
     /// SQLite runs in WAL mode with `synchronous=FULL`, so acknowledged writes survive a crash.
@@ -163,9 +166,21 @@ impl SqlStore {
         let mut pool_opts = AnyPoolOptions::new()
             .max_connections(opts.max_connections)
             .acquire_timeout(opts.acquire_timeout)
-            // A pooled connection that died with the database (restart, failover, network cut)
-            // is detected here and replaced, so the node recovers without a restart.
-            .test_before_acquire(true);
+            // sqlx pings every connection it takes back, so one idle for less than
+            // IDLE_PING_AFTER answered moments ago; one idle for longer may have died with the
+            // database (restart, failover, network cut) and is pinged and, if dead, replaced,
+            // so the node recovers without a restart. (Pinging on every acquire cost each
+            // query a third round trip to the database.)
+            .test_before_acquire(false)
+            .before_acquire(|conn, meta| {
+                Box::pin(async move {
+                    if meta.idle_for >= IDLE_PING_AFTER {
+                        use sqlx::Connection;
+                        conn.ping().await?;
+                    }
+                    Ok(true)
+                })
+            });
         match backend {
             Backend::Sqlite => {
                 pool_opts = pool_opts.after_connect(|conn, _meta| {

@@ -446,6 +446,58 @@ async fn database_outage_answers_503_and_the_node_recovers() {
     assert!(v["jwt"].is_string());
 }
 
+/// Connections the database dropped while the node was idle (a database restart, an idle
+/// timeout on a proxy, an operator's `pg_terminate_backend`) are found dead before they are
+/// handed out and replaced: the next requests succeed, none answers 503.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_the_database_dropped_while_idle_are_replaced_before_use() {
+    if Backend::postgres().is_none() {
+        return;
+    }
+    let db = PgSchema::create();
+    // The application name picks out this node's connections among other tests' ones.
+    let url = format!("{}&application_name={}", db.url, db.name);
+    let server = TestServer::start_node(Some(db.clone()), &[("TESSERA_DATABASE_URL", &url)]);
+    let app = server.create_app("Dropped", "code");
+    let handles: Vec<String> = (0..8).map(|i| format!("u{i}@example.com")).collect();
+    for h in &handles {
+        assert!(sign_up(&server, &app, h, "pw").await["jwt"].is_string());
+    }
+    let count = format!(
+        "SELECT count(*) FROM pg_stat_activity WHERE application_name = '{}'",
+        db.name
+    );
+    assert!(db.query_i64(&count) > 0, "the node holds open connections");
+
+    db.execute(&format!(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = '{}'",
+        db.name
+    ));
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while db.query_i64(&count) > 0 {
+        assert!(Instant::now() < deadline, "backends did not end");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(tessera::store::sql::IDLE_PING_AFTER + tessera::domain::apps::APP_CACHE_TTL)
+        .await;
+
+    let (header, password) = (app.header(), md5_hex("pw"));
+    let logins = handles.iter().map(|h| async {
+        server
+            .form(
+                LOGIN,
+                &header,
+                &[("handle", h.as_str()), ("password", password.as_str())],
+            )
+            .await
+    });
+    for r in futures::future::join_all(logins).await {
+        assert_eq!(r.status, 200, "{}", r.text);
+        assert!(r.json()["jwt"].is_string());
+    }
+    assert!(db.query_i64(&count) > 0, "new connections were opened");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_database_that_stops_answering_gets_503_at_the_request_deadline() {
     if Backend::postgres().is_none() {
