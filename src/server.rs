@@ -15,7 +15,7 @@ use crate::crypto::{Keyring, MasterKey};
 use crate::domain::{Core, CoreParts, Policy};
 use crate::http::extract::now_ms;
 use crate::notify::{Mailer, SmsGateway};
-use crate::store::sql::{PoolOptions, SqlStore};
+use crate::store::sql::{Backend, PoolOptions, SqlStore};
 
 /// Name of the generated key file inside the data directory.
 pub const MASTER_KEY_FILE: &str = "master.key";
@@ -105,6 +105,11 @@ fn ensure_data_dir(settings: &Settings) -> anyhow::Result<()> {
 }
 
 /// Opens the database and assembles the service (used by `serve` and the CLI alike).
+/// `sqlite`, `postgres`, or `unsupported` for a URL neither accepts.
+fn database_label(settings: &Settings) -> &'static str {
+    Backend::from_url(settings.database_url.expose_secret()).map_or("unsupported", Backend::name)
+}
+
 pub async fn build_core(settings: &Settings, public_url: String) -> anyhow::Result<Arc<Core>> {
     ensure_data_dir(settings)?;
     let loaded = load_master_key(settings)?;
@@ -122,7 +127,7 @@ pub async fn build_core(settings: &Settings, public_url: String) -> anyhow::Resu
     .map_err(|e| {
         // One clear line for operators; the error text never contains the URL or its password.
         tracing::error!(
-            database = if settings.is_sqlite() { "sqlite" } else { "postgres" },
+            database = database_label(settings),
             error = %e,
             "cannot open the database at start-up"
         );
@@ -215,7 +220,7 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     crate::migrate::rotate::spawn_follower(core.clone());
     let app = crate::http::router(core, router_options(&settings));
     let service = tower::util::MapRequestLayer::new(crate::http::normalize_path).layer(app);
-    tracing::info!(address = %bound, database = if settings.is_sqlite() { "sqlite" } else { "postgres" }, "listening");
+    tracing::info!(address = %bound, database = database_label(&settings), "listening");
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let mut stopping = stop_rx.clone();
     let server = axum::serve(

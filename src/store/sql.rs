@@ -32,15 +32,37 @@ pub enum Backend {
 impl Backend {
     /// The backend named by the URL scheme; the URL itself is never echoed (it may hold a password).
     pub fn from_url(url: &str) -> StoreResult<Self> {
-        let scheme = url.split(':').next().unwrap_or("");
-        match scheme {
-            "sqlite" => Ok(Self::Sqlite),
-            "postgres" | "postgresql" => Ok(Self::Postgres),
-            other => Err(StoreError::Other(format!(
-                "unsupported database URL scheme {other:?} (expected sqlite: or postgres:)"
-            ))),
+        match url.split_once(':').map(|(scheme, _)| scheme) {
+            Some("sqlite") => Ok(Self::Sqlite),
+            Some("postgres" | "postgresql") => Ok(Self::Postgres),
+            // A value without a scheme may be a password pasted in the wrong place: name the
+            // scheme only when the value is plainly a URL (`scheme://`).
+            Some(other) if looks_like_scheme(other) && url[other.len()..].starts_with("://") => {
+                Err(StoreError::Other(format!(
+                    "unsupported database URL scheme {other:?} (expected sqlite: or postgres:)"
+                )))
+            }
+            _ => Err(StoreError::Other(
+                "the database URL is not a sqlite: or postgres: URL".into(),
+            )),
         }
     }
+
+    /// For logs: `sqlite` or `postgres`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Sqlite => "sqlite",
+            Self::Postgres => "postgres",
+        }
+    }
+}
+
+/// RFC 3986 scheme syntax, and short: a letter, then letters, digits, `+`, `-` or `.`.
+fn looks_like_scheme(s: &str) -> bool {
+    s.len() <= 16
+        && s.starts_with(|c: char| c.is_ascii_alphabetic())
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
 }
 
 /// The SQL store; cheap to clone.
@@ -1542,5 +1564,53 @@ impl AdminStore for SqlStore {
             pending_signups: n("pending_signups")?,
             invites: n("invites")?,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn message(url: &str) -> String {
+        match Backend::from_url(url) {
+            Err(StoreError::Other(m)) => m,
+            other => panic!("expected an error for {url:?}, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_scheme_selects_the_backend() {
+        assert_eq!(
+            Backend::from_url("sqlite:///tmp/a.db").ok(),
+            Some(Backend::Sqlite)
+        );
+        assert_eq!(
+            Backend::from_url("postgres://u@h/db").ok(),
+            Some(Backend::Postgres)
+        );
+        assert_eq!(
+            Backend::from_url("postgresql://u@h/db").ok(),
+            Some(Backend::Postgres)
+        );
+    }
+
+    #[test]
+    fn an_unsupported_url_is_named_by_its_scheme_and_never_echoed_whole() {
+        assert_eq!(
+            message("mysql://root:hunter2@db/x"),
+            "unsupported database URL scheme \"mysql\" (expected sqlite: or postgres:)"
+        );
+        // A password pasted into the URL setting, with or without a colon in it, is not repeated.
+        for secret in [
+            "hunter2-very-secret",
+            "hunter2:very secret",
+            "",
+            "://x",
+            "p@ss:word",
+            "mysql:x",
+        ] {
+            let m = message(secret);
+            assert_eq!(m, "the database URL is not a sqlite: or postgres: URL");
+        }
     }
 }
