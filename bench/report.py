@@ -110,7 +110,7 @@ for conc in (16, 64):
     ours = paired_ratio(("tessera-sqlite", "login", conc))
     if ours and b and peer_floor:
         w(f"| sign-in as a fraction of its own hash floor (c{conc}) | Tessera {ours:.2f}, better-auth {b / peer_floor:.2f} | |")
-# Growth: two fresh servers, USERS and BIG users (a tenth of them anonymous), same load.
+# Growth: two fresh servers, USERS and BIG users with a password plus a tenth as many anonymous ones, same load.
 gs, gb = f"tessera-sqlite-growth-{users}", f"tessera-sqlite-growth-{big}"
 for mode, floor in (("login", "hash"), ("anon", "signature")):
     ps, pb = med((gs, mode, 16), 1), med((gb, mode, 16), 1)
