@@ -140,6 +140,17 @@ impl Settings {
             }
             None => FileSettings::default(),
         };
+        // A value the process cannot read must not fall back silently to a default (for the
+        // database URL, a local SQLite file): refuse it, naming only the variable.
+        if let Some(name) = std::env::vars_os().find_map(|(name, value)| {
+            let name = name.to_str()?;
+            (name.starts_with("TESSERA_") && value.to_str().is_none()).then(|| name.to_owned())
+        }) {
+            return Err(ConfigError::Env {
+                name,
+                message: "not valid UTF-8".into(),
+            });
+        }
         Self::build(from_file, |name| std::env::var(name).ok())
     }
 
@@ -171,6 +182,12 @@ impl Settings {
                     data_dir.join("tessera.db").display()
                 )
             });
+        crate::store::sql::Backend::from_url(&database_url).map_err(|e| {
+            ConfigError::Invalid(match e {
+                crate::store::StoreError::Other(why) => why,
+                other => other.to_string(),
+            })
+        })?;
         let log_format = match env_parse("TESSERA_LOG_FORMAT")? {
             Some(v) => match v.as_str() {
                 "json" => LogFormat::Json,

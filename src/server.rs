@@ -112,8 +112,7 @@ fn database_label(settings: &Settings) -> &'static str {
 
 pub async fn build_core(settings: &Settings, public_url: String) -> anyhow::Result<Arc<Core>> {
     ensure_data_dir(settings)?;
-    let loaded = load_master_key(settings)?;
-    let keyring = Keyring::new(&loaded.key)?;
+    // The database first: a start-up that cannot reach it must not leave a new key behind.
     let store = SqlStore::connect(
         settings.database_url.expose_secret(),
         PoolOptions {
@@ -134,6 +133,8 @@ pub async fn build_core(settings: &Settings, public_url: String) -> anyhow::Resu
         e
     })
     .context("opening the database")?;
+    let loaded = load_master_key(settings)?;
+    let keyring = Keyring::new(&loaded.key)?;
     // A master key rotation under way: read the new key too (migrate::rotate).
     crate::migrate::rotate::follow(&store, &keyring)
         .await

@@ -30,21 +30,43 @@ pub enum Backend {
 }
 
 impl Backend {
-    /// The backend named by the URL scheme; the URL itself is never echoed (it may hold a password).
+    /// Checks a database URL and names the backend it selects. The URL is never echoed (it may
+    /// hold a password, or be a password pasted in the wrong place); errors name at most the
+    /// scheme or a parameter's name.
     pub fn from_url(url: &str) -> StoreResult<Self> {
-        match url.split_once(':').map(|(scheme, _)| scheme) {
-            Some("sqlite") => Ok(Self::Sqlite),
-            Some("postgres" | "postgresql") => Ok(Self::Postgres),
-            // A value without a scheme may be a password pasted in the wrong place: name the
-            // scheme only when the value is plainly a URL (`scheme://`).
-            Some(other) if looks_like_scheme(other) && url[other.len()..].starts_with("://") => {
-                Err(StoreError::Other(format!(
-                    "unsupported database URL scheme {other:?} (expected sqlite: or postgres:)"
-                )))
+        let bad = |why: String| Err(StoreError::Other(why));
+        if let Some(rest) = url.strip_prefix("sqlite:") {
+            let rest = rest.strip_prefix("//").unwrap_or(rest);
+            let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
+            if path.is_empty()
+                || path == ":memory:"
+                || query_pairs(query).any(|kv| kv == ("mode", "memory"))
+            {
+                return bad("the database URL names an in-memory SQLite database, which loses everything when the process ends; give a file, e.g. sqlite:///var/lib/tessera/tessera.db?mode=rwc".into());
             }
-            _ => Err(StoreError::Other(
-                "the database URL is not a sqlite: or postgres: URL".into(),
+            return check_parameters(query, SQLITE_PARAMETERS).map(|()| Self::Sqlite);
+        }
+        if let Some(rest) = ["postgres://", "postgresql://"]
+            .iter()
+            .find_map(|p| url.strip_prefix(p))
+        {
+            let (location, query) = rest.split_once('?').unwrap_or((rest, ""));
+            // Past the last '@' (credentials end there), a '/' starts the database name.
+            let after_credentials = location.rsplit_once('@').map_or(location, |(_, hp)| hp);
+            let database = after_credentials.split_once('/').map_or("", |(_, db)| db);
+            if database.contains(['&', '=']) {
+                return bad(
+                    "the database name in the URL contains '&' or '='; parameters follow a '?'"
+                        .into(),
+                );
+            }
+            return check_parameters(query, POSTGRES_PARAMETERS).map(|()| Self::Postgres);
+        }
+        match url.split_once("://") {
+            Some((scheme, _)) if looks_like_scheme(scheme) => bad(format!(
+                "unsupported database URL scheme {scheme:?} (expected sqlite: or postgres://)"
             )),
+            _ => bad("the database URL is not a sqlite: or postgres:// URL".into()),
         }
     }
 
@@ -54,6 +76,61 @@ impl Backend {
             Self::Sqlite => "sqlite",
             Self::Postgres => "postgres",
         }
+    }
+}
+
+/// The connection parameters the driver understands. Anything else is refused here rather than
+/// passed on: the driver would log an unknown parameter with its value (which may be a secret)
+/// and ignore it.
+const POSTGRES_PARAMETERS: &[&str] = &[
+    "sslmode",
+    "ssl-mode",
+    "sslrootcert",
+    "ssl-root-cert",
+    "ssl-ca",
+    "sslcert",
+    "ssl-cert",
+    "sslkey",
+    "ssl-key",
+    "statement-cache-capacity",
+    "host",
+    "hostaddr",
+    "port",
+    "dbname",
+    "user",
+    "password",
+    "application_name",
+    "options",
+];
+/// `vfs` is left out: no Tessera deployment needs another SQLite VFS.
+const SQLITE_PARAMETERS: &[&str] = &["mode", "cache", "immutable"];
+
+fn query_pairs(query: &str) -> impl Iterator<Item = (&str, &str)> {
+    query
+        .split('&')
+        .filter(|kv| !kv.is_empty())
+        .map(|kv| kv.split_once('=').unwrap_or((kv, "")))
+}
+
+fn check_parameters(query: &str, known: &[&str]) -> StoreResult<()> {
+    match query_pairs(query).find(|(key, _)| !known.contains(key)) {
+        None => Ok(()),
+        // A name that could be a secret typed in the wrong place is not repeated.
+        Some((key, _))
+            if key.len() <= 32
+                && key
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c == '_' || c == '-') =>
+        {
+            Err(StoreError::Other(format!(
+                "the database URL has a parameter Tessera does not accept: {key:?} (accepted: {})",
+                known.join(", ")
+            )))
+        }
+        Some(_) => Err(StoreError::Other(format!(
+            "the database URL has a parameter Tessera does not accept (accepted: {})",
+            known.join(", ")
+        ))),
     }
 }
 
@@ -232,30 +309,27 @@ impl SqlStore {
                 }
             }
         }
-        let pool = match pool_opts.connect(url).await {
-            Ok(pool) => pool,
-            Err(sqlx::Error::PoolTimedOut) => {
-                // The pool only says it timed out; one direct attempt tells the operator why
-                // (refused, unknown host, authentication failed).
-                use sqlx::Connection;
-                // Bounded too: a server that accepts TCP and never answers must not hang start-up.
-                let attempt =
-                    tokio::time::timeout(opts.acquire_timeout, sqlx::AnyConnection::connect(url));
-                let why = match attempt.await {
-                    Ok(Ok(conn)) => {
-                        let _ = conn.close().await;
-                        "pool timed out while waiting for an open connection".to_owned()
-                    }
-                    Ok(Err(e)) => e.to_string(),
-                    Err(_) => format!(
+        // One direct attempt first: it names the cause (refused, unknown host, authentication
+        // failed) where the pool would only time out, and it is bounded, so a server that
+        // accepts TCP and never answers ends start-up after one acquire timeout.
+        {
+            use sqlx::Connection;
+            match tokio::time::timeout(opts.acquire_timeout, sqlx::AnyConnection::connect(url))
+                .await
+            {
+                Ok(Ok(conn)) => {
+                    let _ = conn.close().await;
+                }
+                Ok(Err(e)) => return Err(map_err(e)),
+                Err(_) => {
+                    return Err(StoreError::Unavailable(format!(
                         "the database server accepted the connection but did not answer within {} s",
                         opts.acquire_timeout.as_secs()
-                    ),
-                };
-                return Err(StoreError::Unavailable(why));
+                    )));
+                }
             }
-            Err(e) => return Err(map_err(e)),
-        };
+        }
+        let pool = pool_opts.connect(url).await.map_err(map_err)?;
         let list = match backend {
             Backend::Sqlite => SQLITE_MIGRATIONS,
             Backend::Postgres => POSTGRES_MIGRATIONS,
@@ -1598,9 +1672,10 @@ mod tests {
     fn an_unsupported_url_is_named_by_its_scheme_and_never_echoed_whole() {
         assert_eq!(
             message("mysql://root:hunter2@db/x"),
-            "unsupported database URL scheme \"mysql\" (expected sqlite: or postgres:)"
+            "unsupported database URL scheme \"mysql\" (expected sqlite: or postgres://)"
         );
-        // A password pasted into the URL setting, with or without a colon in it, is not repeated.
+        // A password pasted into the URL setting, with or without a colon in it, is not
+        // repeated; nor is one after a known scheme without its "//".
         for secret in [
             "hunter2-very-secret",
             "hunter2:very secret",
@@ -1608,9 +1683,64 @@ mod tests {
             "://x",
             "p@ss:word",
             "mysql:x",
+            "postgres:S3cretPw!",
+            "postgresql:/S3cretPw!",
         ] {
             let m = message(secret);
-            assert_eq!(m, "the database URL is not a sqlite: or postgres: URL");
+            assert_eq!(m, "the database URL is not a sqlite: or postgres:// URL");
+        }
+    }
+
+    #[test]
+    fn in_memory_sqlite_is_refused() {
+        for url in [
+            "sqlite::memory:",
+            "sqlite:",
+            "sqlite://",
+            "sqlite:///tmp/x.db?mode=memory",
+        ] {
+            assert!(message(url).contains("in-memory SQLite"), "{url}");
+        }
+        assert_eq!(
+            Backend::from_url("sqlite:///tmp/x.db?mode=rwc&cache=shared").ok(),
+            Some(Backend::Sqlite)
+        );
+        assert_eq!(
+            Backend::from_url("sqlite:relative.db").ok(),
+            Some(Backend::Sqlite)
+        );
+    }
+
+    #[test]
+    fn unknown_parameters_are_refused_by_name_never_by_value() {
+        let m = message("postgres://u@h/db?sslmode=disable&sslpassword=S3cretPw!");
+        assert!(m.contains("\"sslpassword\""), "{m}");
+        assert!(!m.contains("S3cretPw"), "{m}");
+        let m = message("sqlite:///tmp/x.db?mode=rwc&vfs=S3cretPw!");
+        assert!(m.contains("\"vfs\""), "{m}");
+        assert!(!m.contains("S3cretPw"), "{m}");
+        // A name that may itself be a secret is not repeated.
+        let m = message("postgres://u@h/db?S3cretPw!");
+        assert!(
+            m.starts_with(
+                "the database URL has a parameter Tessera does not accept (accepted: sslmode,"
+            ),
+            "{m}"
+        );
+        assert!(!m.contains("S3cretPw"), "{m}");
+        // '&' where '?' was meant would make the rest part of the database name, which the
+        // server repeats in its error.
+        let m = message("postgres://u@h:5432/db&password=S3cretPw!");
+        assert!(m.contains("parameters follow a '?'"), "{m}");
+        assert!(!m.contains("S3cretPw"), "{m}");
+        for ok in [
+            "postgres://u:p%40ss@h:5432/db?sslmode=verify-full&sslrootcert=/etc/ca.pem",
+            "postgres://u@localhost/db?host=/var/run/postgresql",
+            "postgres:///db?host=/var/run/postgresql&user=u",
+            "postgres://u@h/test?sslmode=disable&options=-c%20search_path%3Dt_1",
+            "postgres://u@h",
+        ] {
+            assert_eq!(Backend::from_url(ok).ok(), Some(Backend::Postgres), "{ok}");
         }
     }
 }

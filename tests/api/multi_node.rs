@@ -597,6 +597,63 @@ fn start_up_gives_up_on_a_database_that_never_answers() {
     );
     assert!(err.contains("did not answer"), "{err}");
     assert!(!err.contains("s3cret-pw"), "{err}");
+    assert!(
+        !dir.path().join("master.key").exists(),
+        "a start-up that never reached the database left no new master key"
+    );
+}
+
+/// Database URLs that cannot work, or would lose everything, or would make the driver log a
+/// secret, are refused as configuration errors (exit 2) before anything is written, and the
+/// error never repeats what may be a password.
+#[test]
+fn bad_database_urls_are_refused_before_anything_is_written() {
+    use std::ffi::OsStr;
+    use std::os::unix::ffi::OsStrExt;
+    let cases: Vec<(&OsStr, &str)> = vec![
+        (
+            OsStr::from_bytes(b"postgres://u:S3cretPw\xe9@127.0.0.1:1/db"),
+            "TESSERA_DATABASE_URL: not valid UTF-8",
+        ),
+        (OsStr::new("sqlite::memory:"), "in-memory SQLite database"),
+        (OsStr::new("sqlite://"), "in-memory SQLite database"),
+        (
+            OsStr::new("postgres://u@127.0.0.1:1/db?sslmode=disable&sslpassword=S3cretPw!"),
+            "does not accept: \"sslpassword\"",
+        ),
+        (
+            OsStr::new("postgres:S3cretPw!"),
+            "is not a sqlite: or postgres:// URL",
+        ),
+        (
+            OsStr::new("postgres://u@127.0.0.1:1/db&password=S3cretPw!"),
+            "parameters follow a '?'",
+        ),
+        (
+            OsStr::new("sqlite:///tmp/x.db?mode=rwc&vfs=S3cretPw!"),
+            "does not accept: \"vfs\"",
+        ),
+    ];
+    for (url, expected) in cases {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        let out = std::process::Command::new(BIN)
+            .args(["app", "list"])
+            .env_clear()
+            .env("TESSERA_DATA_DIR", &data)
+            .env("TESSERA_DATABASE_URL", url)
+            .output()
+            .unwrap();
+        let all = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(out.status.code(), Some(2), "{url:?}: {all}");
+        assert!(all.contains(expected), "{url:?}: {all}");
+        assert!(!all.contains("S3cretPw"), "{url:?}: {all}");
+        assert!(!data.exists(), "{url:?}: nothing written");
+    }
 }
 
 /// An operator closes the database to new connections (`ALLOW_CONNECTIONS false`) and ends
