@@ -253,6 +253,17 @@ fn migrator(list: &'static [(i64, &'static str, &'static str)]) -> Migrator {
     }
 }
 
+/// Set on every SQLite connection: WAL with full sync, so acknowledged writes survive a crash.
+const SQLITE_SESSION: &str = "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; \
+     PRAGMA busy_timeout=10000; PRAGMA foreign_keys=ON; PRAGMA secure_delete=ON;";
+
+/// The file a `sqlite:` URL names, for error messages (a path holds no secret).
+fn sqlite_path(url: &str) -> &str {
+    let rest = url.strip_prefix("sqlite:").unwrap_or(url);
+    let rest = rest.strip_prefix("//").unwrap_or(rest);
+    rest.split_once('?').map_or(rest, |(path, _)| path)
+}
+
 /// A pooled connection idle at least this long is pinged before it is handed out.
 pub const IDLE_PING_AFTER: Duration = Duration::from_secs(1);
 
@@ -285,12 +296,7 @@ impl SqlStore {
                 pool_opts = pool_opts.after_connect(|conn, _meta| {
                     Box::pin(async move {
                         use sqlx::Executor;
-                        conn.execute(
-                            "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; \
-                             PRAGMA busy_timeout=10000; PRAGMA foreign_keys=ON; \
-                             PRAGMA secure_delete=ON;",
-                        )
-                        .await?;
+                        conn.execute(SQLITE_SESSION).await?;
                         Ok(())
                     })
                 });
@@ -312,13 +318,25 @@ impl SqlStore {
         // One direct attempt first: it names the cause (refused, unknown host, authentication
         // failed) where the pool would only time out, and it is bounded, so a server that
         // accepts TCP and never answers ends start-up after one acquire timeout.
+        // On SQLite it also applies the session settings, which write (WAL mode), so a
+        // read-only file fails here with its cause instead of the pool retrying until timeout.
         {
-            use sqlx::Connection;
-            match tokio::time::timeout(opts.acquire_timeout, sqlx::AnyConnection::connect(url))
-                .await
-            {
-                Ok(Ok(conn)) => {
-                    let _ = conn.close().await;
+            use sqlx::{Connection, Executor};
+            let attempt = async {
+                let mut conn = sqlx::AnyConnection::connect(url).await?;
+                if backend == Backend::Sqlite {
+                    conn.execute(SQLITE_SESSION).await?;
+                }
+                conn.close().await
+            };
+            match tokio::time::timeout(opts.acquire_timeout, attempt).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) if backend == Backend::Sqlite => {
+                    return Err(StoreError::Other(format!(
+                        "cannot open the SQLite database {}: {e} (its directory must exist and \
+                         be writable; mode=rwc in the URL creates the file)",
+                        sqlite_path(url)
+                    )));
                 }
                 Ok(Err(e)) => return Err(map_err(e)),
                 Err(_) => {

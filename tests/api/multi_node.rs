@@ -656,6 +656,39 @@ fn bad_database_urls_are_refused_before_anything_is_written() {
     }
 }
 
+/// A SQLite file that cannot be opened is named in the error, with what to check, and the
+/// failed start-up leaves no master key behind.
+#[test]
+fn an_unopenable_sqlite_file_is_named_with_the_cause() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let missing = dir.path().join("no-such-dir").join("t.db");
+    let out = std::process::Command::new(BIN)
+        .args(["app", "list"])
+        .env_clear()
+        .env("TESSERA_DATA_DIR", &data)
+        .env(
+            "TESSERA_DATABASE_URL",
+            format!("sqlite://{}?mode=rwc", missing.display()),
+        )
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains(&format!(
+            "cannot open the SQLite database {}",
+            missing.display()
+        )),
+        "{err}"
+    );
+    assert!(
+        err.contains("its directory must exist and be writable"),
+        "{err}"
+    );
+    assert!(!data.join("master.key").exists(), "no key generated");
+}
+
 /// An operator closes the database to new connections (`ALLOW_CONNECTIONS false`) and ends
 /// the open ones: PostgreSQL refuses with SQLSTATE 55000, which is an outage (503), not a 500.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
