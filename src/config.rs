@@ -417,17 +417,22 @@ impl std::fmt::Debug for Settings {
     }
 }
 
-/// `scheme://user:secret@host/db` → `scheme://user:***@host/db`.
+/// For `Debug` output: a URL's scheme, user name, host and path. Its password, and its query
+/// (which may hold one), become `***`; a value that is not a `scheme://` URL is hidden whole.
 pub fn redact_url(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_owned();
+        return "***".to_owned();
     };
-    match rest.split_once('@') {
+    let (rest, query) = rest
+        .split_once('?')
+        .map_or((rest, ""), |(before, _)| (before, "?***"));
+    // The last '@' ends the credentials, even when a password holds a raw '@'.
+    match rest.rsplit_once('@') {
         Some((userinfo, host)) => {
             let user = userinfo.split(':').next().unwrap_or("");
-            format!("{scheme}://{user}:***@{host}")
+            format!("{scheme}://{user}:***@{host}{query}")
         }
-        None => url.to_owned(),
+        None => format!("{scheme}://{rest}{query}"),
     }
 }
 
@@ -505,6 +510,18 @@ mod tests {
         let text = format!("{s:?}");
         assert!(!text.contains(secret) && !text.contains(key), "{text}");
         assert!(text.contains("db.internal"), "the rest is shown: {text}");
+        // A raw '@' in the password, a password in the query, a value that is no URL.
+        for (url, shown) in [
+            ("postgres://u:pa@ss@db/t", "postgres://u:***@db/t"),
+            (
+                "postgres://u@db/t?password=pw&sslmode=disable",
+                "postgres://u:***@db/t?***",
+            ),
+            ("sqlite://./data/t.db?mode=rwc", "sqlite://./data/t.db?***"),
+            ("hunter2", "***"),
+        ] {
+            assert_eq!(redact_url(url), shown);
+        }
     }
 
     #[test]
