@@ -142,16 +142,24 @@ impl Settings {
         };
         // A value the process cannot read must not fall back silently to a default (for the
         // database URL, a local SQLite file): refuse it, naming only the variable.
-        if let Some(name) = std::env::vars_os().find_map(|(name, value)| {
-            let name = name.to_str()?;
-            (name.starts_with("TESSERA_") && value.to_str().is_none()).then(|| name.to_owned())
-        }) {
+        let unreadable = std::cell::RefCell::new(None);
+        let settings = Self::build(from_file, |name| match std::env::var(name) {
+            Ok(value) => Some(value),
+            Err(std::env::VarError::NotUnicode(_)) => {
+                unreadable
+                    .borrow_mut()
+                    .get_or_insert_with(|| name.to_owned());
+                None
+            }
+            Err(std::env::VarError::NotPresent) => None,
+        });
+        if let Some(name) = unreadable.into_inner() {
             return Err(ConfigError::Env {
                 name,
                 message: "not valid UTF-8".into(),
             });
         }
-        Self::build(from_file, |name| std::env::var(name).ok())
+        settings
     }
 
     fn build(f: FileSettings, env: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {

@@ -29,33 +29,47 @@ pub struct LoadedKey {
 /// The master key from `TESSERA_MASTER_KEY`, the file `TESSERA_MASTER_KEY_FILE` names, or
 /// the data directory (generated there with mode 0600 on first start).
 pub fn load_master_key(settings: &Settings) -> anyhow::Result<LoadedKey> {
-    let given = |key| LoadedKey {
-        key,
+    if let Some(key) = existing_master_key(settings)? {
+        return Ok(LoadedKey {
+            key,
+            generated: None,
+        });
+    }
+    let path = settings.data_dir.join(MASTER_KEY_FILE);
+    let key = MasterKey::generate()?;
+    if write_new_secret_file(&path, &format!("{}\n", key.to_base64()))? {
+        tracing::warn!(
+            path = %path.display(),
+            "generated a new master key; back it up and keep it secret: without it the data cannot be read"
+        );
+        return Ok(LoadedKey {
+            key,
+            generated: Some(path),
+        });
+    }
+    // Another process created it meanwhile.
+    Ok(LoadedKey {
+        key: read_key_file(&path)?,
         generated: None,
-    };
+    })
+}
+
+/// The master key given in the settings or kept in the data directory; None when there is
+/// none yet (the first start).
+fn existing_master_key(settings: &Settings) -> anyhow::Result<Option<MasterKey>> {
     if let Some(k) = &settings.master_key {
-        return Ok(given(
+        return Ok(Some(
             MasterKey::from_base64(k.expose_secret()).context("TESSERA_MASTER_KEY")?,
         ));
     }
     if let Some(path) = &settings.master_key_file {
-        return read_key_file(path).map(given);
+        return read_key_file(path).map(Some);
     }
     let path = settings.data_dir.join(MASTER_KEY_FILE);
-    if !path.exists() {
-        let key = MasterKey::generate()?;
-        if write_new_secret_file(&path, &format!("{}\n", key.to_base64()))? {
-            tracing::warn!(
-                path = %path.display(),
-                "generated a new master key; back it up and keep it secret: without it the data cannot be read"
-            );
-            return Ok(LoadedKey {
-                key,
-                generated: Some(path),
-            });
-        }
+    if path.exists() {
+        return read_key_file(&path).map(Some);
     }
-    read_key_file(&path).map(given)
+    Ok(None)
 }
 
 fn read_key_file(path: &Path) -> anyhow::Result<MasterKey> {
@@ -112,7 +126,10 @@ fn database_label(settings: &Settings) -> &'static str {
 
 pub async fn build_core(settings: &Settings, public_url: String) -> anyhow::Result<Arc<Core>> {
     ensure_data_dir(settings)?;
-    // The database first: a start-up that cannot reach it must not leave a new key behind.
+    // A key given or kept is checked before the database is touched; a new one is generated
+    // only once the database opened. So a bad key writes nothing to the database, and a
+    // start-up that cannot reach the database leaves no new key behind.
+    let existing_key = existing_master_key(settings)?;
     let store = SqlStore::connect(
         settings.database_url.expose_secret(),
         PoolOptions {
@@ -133,7 +150,13 @@ pub async fn build_core(settings: &Settings, public_url: String) -> anyhow::Resu
         e
     })
     .context("opening the database")?;
-    let loaded = load_master_key(settings)?;
+    let loaded = match existing_key {
+        Some(key) => LoadedKey {
+            key,
+            generated: None,
+        },
+        None => load_master_key(settings)?,
+    };
     let keyring = Keyring::new(&loaded.key)?;
     // A master key rotation under way: read the new key too (migrate::rotate).
     crate::migrate::rotate::follow(&store, &keyring)

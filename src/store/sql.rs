@@ -34,39 +34,53 @@ impl Backend {
     /// hold a password, or be a password pasted in the wrong place); errors name at most the
     /// scheme or a parameter's name.
     pub fn from_url(url: &str) -> StoreResult<Self> {
-        let bad = |why: String| Err(StoreError::Other(why));
+        let bad = |why: &str| Err(StoreError::Other(why.to_owned()));
         if let Some(rest) = url.strip_prefix("sqlite:") {
-            let rest = rest.strip_prefix("//").unwrap_or(rest);
-            let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
+            let (path, query) = split_sqlite(rest);
+            // Decoded as the driver decodes them, so an encoded ":memory:" is caught too.
             if path.is_empty()
                 || path == ":memory:"
-                || query_pairs(query).any(|kv| kv == ("mode", "memory"))
+                || query_pairs(query).any(|(k, v)| k == "mode" && v == "memory")
             {
-                return bad("the database URL names an in-memory SQLite database, which loses everything when the process ends; give a file, e.g. sqlite:///var/lib/tessera/tessera.db?mode=rwc".into());
+                return bad(
+                    "the database URL names an in-memory SQLite database, which loses \
+                     everything when the process ends; give a file, e.g. \
+                     sqlite:///var/lib/tessera/tessera.db?mode=rwc",
+                );
             }
-            return check_parameters(query, SQLITE_PARAMETERS).map(|()| Self::Sqlite);
+            check_parameters(query, SQLITE_PARAMETERS)?;
+            return Ok(Self::Sqlite);
         }
         if let Some(rest) = ["postgres://", "postgresql://"]
             .iter()
             .find_map(|p| url.strip_prefix(p))
         {
             let (location, query) = rest.split_once('?').unwrap_or((rest, ""));
-            // Past the last '@' (credentials end there), a '/' starts the database name.
+            // '&' or '=' before the '?' is a parameter typed after '&' instead of '?', which
+            // would become part of the database name, and the server repeats that name.
             let after_credentials = location.rsplit_once('@').map_or(location, |(_, hp)| hp);
-            let database = after_credentials.split_once('/').map_or("", |(_, db)| db);
-            if database.contains(['&', '=']) {
+            let path_name = after_credentials.split_once('/').map_or("", |(_, db)| db);
+            let named = query_pairs(query)
+                .filter(|(k, _)| k == "dbname")
+                .map(|(_, v)| v);
+            if location.contains(['&', '='])
+                || std::iter::once(decode(path_name))
+                    .chain(named)
+                    .any(|db| db.contains(['&', '=']))
+            {
                 return bad(
-                    "the database name in the URL contains '&' or '='; parameters follow a '?'"
-                        .into(),
+                    "the database URL has '&' or '=' before its '?' or in the database name; \
+                     parameters follow a '?', and a password writes '&' as %26 and '=' as %3D",
                 );
             }
-            return check_parameters(query, POSTGRES_PARAMETERS).map(|()| Self::Postgres);
+            check_parameters(query, POSTGRES_PARAMETERS)?;
+            return Ok(Self::Postgres);
         }
         match url.split_once("://") {
-            Some((scheme, _)) if looks_like_scheme(scheme) => bad(format!(
+            Some((scheme, _)) if looks_like_scheme(scheme) => Err(StoreError::Other(format!(
                 "unsupported database URL scheme {scheme:?} (expected sqlite: or postgres://)"
-            )),
-            _ => bad("the database URL is not a sqlite: or postgres:// URL".into()),
+            ))),
+            _ => bad("the database URL is not a sqlite: or postgres:// URL"),
         }
     }
 
@@ -79,59 +93,100 @@ impl Backend {
     }
 }
 
-/// The connection parameters the driver understands. Anything else is refused here rather than
-/// passed on: the driver would log an unknown parameter with its value (which may be a secret)
-/// and ignore it.
-const POSTGRES_PARAMETERS: &[&str] = &[
-    "sslmode",
-    "ssl-mode",
-    "sslrootcert",
-    "ssl-root-cert",
-    "ssl-ca",
-    "sslcert",
-    "ssl-cert",
-    "sslkey",
-    "ssl-key",
-    "statement-cache-capacity",
-    "host",
-    "hostaddr",
-    "port",
-    "dbname",
-    "user",
-    "password",
-    "application_name",
-    "options",
+/// The connection parameters the driver understands, with the values it accepts (None: any).
+/// Anything else is refused here rather than passed on: the driver would log an unknown
+/// parameter with its value (which may be a secret), or repeat a value it rejects.
+type Parameters = &'static [(&'static str, Option<&'static [&'static str]>)];
+const SSL_MODES: &[&str] = &[
+    "disable",
+    "allow",
+    "prefer",
+    "require",
+    "verify-ca",
+    "verify-full",
+];
+const POSTGRES_PARAMETERS: Parameters = &[
+    ("sslmode", Some(SSL_MODES)),
+    ("ssl-mode", Some(SSL_MODES)),
+    ("sslrootcert", None),
+    ("ssl-root-cert", None),
+    ("ssl-ca", None),
+    ("sslcert", None),
+    ("ssl-cert", None),
+    ("sslkey", None),
+    ("ssl-key", None),
+    ("statement-cache-capacity", None),
+    ("host", None),
+    ("hostaddr", None),
+    ("port", None),
+    ("dbname", None),
+    ("user", None),
+    ("password", None),
+    ("application_name", None),
+    ("options", None),
 ];
 /// `vfs` is left out: no Tessera deployment needs another SQLite VFS.
-const SQLITE_PARAMETERS: &[&str] = &["mode", "cache", "immutable"];
+const SQLITE_PARAMETERS: Parameters = &[
+    ("mode", Some(&["ro", "rw", "rwc"])),
+    ("cache", Some(&["private", "shared"])),
+    ("immutable", Some(&["true", "false", "1", "0"])),
+];
 
-fn query_pairs(query: &str) -> impl Iterator<Item = (&str, &str)> {
-    query
-        .split('&')
-        .filter(|kv| !kv.is_empty())
-        .map(|kv| kv.split_once('=').unwrap_or((kv, "")))
+/// A `sqlite:` URL's file and query, the file decoded as the driver decodes it.
+fn split_sqlite(rest: &str) -> (String, &str) {
+    let rest = rest.strip_prefix("//").unwrap_or(rest);
+    let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
+    (decode(path), query)
 }
 
-fn check_parameters(query: &str, known: &[&str]) -> StoreResult<()> {
-    match query_pairs(query).find(|(key, _)| !known.contains(key)) {
-        None => Ok(()),
-        // A name that could be a secret typed in the wrong place is not repeated.
-        Some((key, _))
-            if key.len() <= 32
+fn decode(s: &str) -> String {
+    percent_encoding::percent_decode_str(s)
+        .decode_utf8_lossy()
+        .into_owned()
+}
+
+/// The query's pairs, decoded as the driver decodes them.
+fn query_pairs(query: &str) -> impl Iterator<Item = (String, String)> + '_ {
+    form_urlencoded::parse(query.as_bytes()).map(|(k, v)| (k.into_owned(), v.into_owned()))
+}
+
+fn check_parameters(query: &str, known: Parameters) -> StoreResult<()> {
+    let names = || {
+        known
+            .iter()
+            .map(|(name, _)| *name)
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    for (key, value) in query_pairs(query) {
+        match known.iter().find(|(name, _)| *name == key) {
+            Some((_, Some(values))) if !values.iter().any(|v| v.eq_ignore_ascii_case(&value)) => {
+                return Err(StoreError::Other(format!(
+                    "the database URL's {key} has a value Tessera does not accept (accepted: {})",
+                    values.join(", ")
+                )));
+            }
+            Some(_) => {}
+            // A name that could be a secret typed in the wrong place is not repeated.
+            None if key.len() <= 20
                 && key
                     .chars()
                     .all(|c| c.is_ascii_lowercase() || c == '_' || c == '-') =>
-        {
-            Err(StoreError::Other(format!(
-                "the database URL has a parameter Tessera does not accept: {key:?} (accepted: {})",
-                known.join(", ")
-            )))
+            {
+                return Err(StoreError::Other(format!(
+                    "the database URL has a parameter Tessera does not accept: {key:?} (accepted: {})",
+                    names()
+                )));
+            }
+            None => {
+                return Err(StoreError::Other(format!(
+                    "the database URL has a parameter Tessera does not accept (accepted: {})",
+                    names()
+                )));
+            }
         }
-        Some(_) => Err(StoreError::Other(format!(
-            "the database URL has a parameter Tessera does not accept (accepted: {})",
-            known.join(", ")
-        ))),
     }
+    Ok(())
 }
 
 /// RFC 3986 scheme syntax, and short: a letter, then letters, digits, `+`, `-` or `.`.
@@ -257,11 +312,10 @@ fn migrator(list: &'static [(i64, &'static str, &'static str)]) -> Migrator {
 const SQLITE_SESSION: &str = "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; \
      PRAGMA busy_timeout=10000; PRAGMA foreign_keys=ON; PRAGMA secure_delete=ON;";
 
-/// The file a `sqlite:` URL names, for error messages (a path holds no secret).
-fn sqlite_path(url: &str) -> &str {
-    let rest = url.strip_prefix("sqlite:").unwrap_or(url);
-    let rest = rest.strip_prefix("//").unwrap_or(rest);
-    rest.split_once('?').map_or(rest, |(path, _)| path)
+/// The file a `sqlite:` URL names, decoded, for error messages (a path holds no secret;
+/// callers format it with `{:?}` so control characters cannot forge log lines).
+fn sqlite_file(url: &str) -> String {
+    split_sqlite(url.strip_prefix("sqlite:").unwrap_or(url)).0
 }
 
 /// A pooled connection idle at least this long is pinged before it is handed out.
@@ -333,12 +387,20 @@ impl SqlStore {
                 Ok(Ok(())) => {}
                 Ok(Err(e)) if backend == Backend::Sqlite => {
                     return Err(StoreError::Other(format!(
-                        "cannot open the SQLite database {}: {e} (its directory must exist and \
+                        "cannot open the SQLite database {:?}: {e} (its directory must exist and \
                          be writable; mode=rwc in the URL creates the file)",
-                        sqlite_path(url)
+                        sqlite_file(url)
                     )));
                 }
                 Ok(Err(e)) => return Err(map_err(e)),
+                Err(_) if backend == Backend::Sqlite => {
+                    return Err(StoreError::Unavailable(format!(
+                        "the SQLite database {:?} did not open within {} s: another process \
+                         may hold a lock on it",
+                        sqlite_file(url),
+                        opts.acquire_timeout.as_secs()
+                    )));
+                }
                 Err(_) => {
                     return Err(StoreError::Unavailable(format!(
                         "the database server accepted the connection but did not answer within {} s",
@@ -1716,6 +1778,9 @@ mod tests {
             "sqlite:",
             "sqlite://",
             "sqlite:///tmp/x.db?mode=memory",
+            // Encoded, as the driver would decode it.
+            "sqlite://%3Amemory%3A",
+            "sqlite:///tmp/x.db?mode=memor%79",
         ] {
             assert!(message(url).contains("in-memory SQLite"), "{url}");
         }
@@ -1748,15 +1813,36 @@ mod tests {
         assert!(!m.contains("S3cretPw"), "{m}");
         // '&' where '?' was meant would make the rest part of the database name, which the
         // server repeats in its error.
-        let m = message("postgres://u@h:5432/db&password=S3cretPw!");
-        assert!(m.contains("parameters follow a '?'"), "{m}");
-        assert!(!m.contains("S3cretPw"), "{m}");
+        for url in [
+            "postgres://u@h:5432/db&password=S3cretPw!",
+            "postgres://u@h:5432/db&password=S3cret@Pw!",
+            "postgres://u@h:5432/db%26password%3DS3cretPw!",
+            "postgres://u@h:5432/?dbname=db%26password%3DS3cretPw!",
+        ] {
+            let m = message(url);
+            assert!(m.contains("parameters follow a '?'"), "{url}: {m}");
+            assert!(!m.contains("S3cretPw"), "{url}: {m}");
+        }
+        // A value outside the few a parameter takes is refused without being repeated.
+        for url in [
+            "postgres://u@h/db?sslmode=S3cretPw!",
+            "sqlite:///tmp/x.db?mode=S3cretPw!",
+            "sqlite:///tmp/x.db?cache=S3cretPw!",
+        ] {
+            let m = message(url);
+            assert!(
+                m.contains("has a value Tessera does not accept"),
+                "{url}: {m}"
+            );
+            assert!(!m.contains("S3cretPw"), "{url}: {m}");
+        }
         for ok in [
             "postgres://u:p%40ss@h:5432/db?sslmode=verify-full&sslrootcert=/etc/ca.pem",
             "postgres://u@localhost/db?host=/var/run/postgresql",
             "postgres:///db?host=/var/run/postgresql&user=u",
             "postgres://u@h/test?sslmode=disable&options=-c%20search_path%3Dt_1",
             "postgres://u@h",
+            "postgres://u@h/db?sslmode=DISABLE",
         ] {
             assert_eq!(Backend::from_url(ok).ok(), Some(Backend::Postgres), "{ok}");
         }

@@ -656,6 +656,26 @@ fn bad_database_urls_are_refused_before_anything_is_written() {
     }
 }
 
+/// A master key that cannot be read stops start-up before the database is created or
+/// migrated.
+#[test]
+fn a_bad_master_key_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let out = std::process::Command::new(BIN)
+        .args(["app", "list"])
+        .env_clear()
+        .env("TESSERA_DATA_DIR", &data)
+        .env("TESSERA_MASTER_KEY", "not-base64!!")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("TESSERA_MASTER_KEY"), "{err}");
+    assert!(!err.contains("not-base64!!"), "{err}");
+    assert!(!data.join("tessera.db").exists(), "no database created");
+}
+
 /// A SQLite file that cannot be opened is named in the error, with what to check, and the
 /// failed start-up leaves no master key behind.
 #[test]
@@ -677,8 +697,8 @@ fn an_unopenable_sqlite_file_is_named_with_the_cause() {
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(
         err.contains(&format!(
-            "cannot open the SQLite database {}",
-            missing.display()
+            "cannot open the SQLite database {:?}",
+            missing.display().to_string()
         )),
         "{err}"
     );
