@@ -29,12 +29,17 @@ pub struct LoadedKey {
 /// The master key from `TESSERA_MASTER_KEY`, the file `TESSERA_MASTER_KEY_FILE` names, or
 /// the data directory (generated there with mode 0600 on first start).
 pub fn load_master_key(settings: &Settings) -> anyhow::Result<LoadedKey> {
-    if let Some(key) = existing_master_key(settings)? {
-        return Ok(LoadedKey {
+    match existing_master_key(settings)? {
+        Some(key) => Ok(LoadedKey {
             key,
             generated: None,
-        });
+        }),
+        None => new_master_key(settings),
     }
+}
+
+/// Generates the key file in the data directory (first start).
+fn new_master_key(settings: &Settings) -> anyhow::Result<LoadedKey> {
     let path = settings.data_dir.join(MASTER_KEY_FILE);
     let key = MasterKey::generate()?;
     if write_new_secret_file(&path, &format!("{}\n", key.to_base64()))? {
@@ -155,7 +160,7 @@ pub async fn build_core(settings: &Settings, public_url: String) -> anyhow::Resu
             key,
             generated: None,
         },
-        None => load_master_key(settings)?,
+        None => new_master_key(settings)?,
     };
     let keyring = Keyring::new(&loaded.key)?;
     // A master key rotation under way: read the new key too (migrate::rotate).

@@ -167,20 +167,19 @@ fn check_parameters(query: &str, known: Parameters) -> StoreResult<()> {
                 )));
             }
             Some(_) => {}
-            // A name that could be a secret typed in the wrong place is not repeated.
-            None if key.len() <= 20
-                && key
-                    .chars()
-                    .all(|c| c.is_ascii_lowercase() || c == '_' || c == '-') =>
-            {
-                return Err(StoreError::Other(format!(
-                    "the database URL has a parameter Tessera does not accept: {key:?} (accepted: {})",
-                    names()
-                )));
-            }
             None => {
+                // A name that could be a secret typed in the wrong place is not repeated.
+                let plain = key.len() <= 20
+                    && key
+                        .chars()
+                        .all(|c| c.is_ascii_lowercase() || c == '_' || c == '-');
+                let shown = if plain {
+                    format!(": {key:?}")
+                } else {
+                    String::new()
+                };
                 return Err(StoreError::Other(format!(
-                    "the database URL has a parameter Tessera does not accept (accepted: {})",
+                    "the database URL has a parameter Tessera does not accept{shown} (accepted: {})",
                     names()
                 )));
             }

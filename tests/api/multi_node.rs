@@ -603,6 +603,26 @@ fn start_up_gives_up_on_a_database_that_never_answers() {
     );
 }
 
+/// Runs `tessera app list` with only these settings; its exit code and all it printed.
+fn app_list_with(
+    data: &std::path::Path,
+    env: &[(&str, &std::ffi::OsStr)],
+) -> (Option<i32>, String) {
+    let out = std::process::Command::new(BIN)
+        .args(["app", "list"])
+        .env_clear()
+        .env("TESSERA_DATA_DIR", data)
+        .envs(env.iter().copied())
+        .output()
+        .unwrap();
+    let printed = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.code(), printed)
+}
+
 /// Database URLs that cannot work, or would lose everything, or would make the driver log a
 /// secret, are refused as configuration errors (exit 2) before anything is written, and the
 /// error never repeats what may be a password.
@@ -637,19 +657,8 @@ fn bad_database_urls_are_refused_before_anything_is_written() {
     for (url, expected) in cases {
         let dir = tempfile::tempdir().unwrap();
         let data = dir.path().join("data");
-        let out = std::process::Command::new(BIN)
-            .args(["app", "list"])
-            .env_clear()
-            .env("TESSERA_DATA_DIR", &data)
-            .env("TESSERA_DATABASE_URL", url)
-            .output()
-            .unwrap();
-        let all = format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        assert_eq!(out.status.code(), Some(2), "{url:?}: {all}");
+        let (code, all) = app_list_with(&data, &[("TESSERA_DATABASE_URL", url)]);
+        assert_eq!(code, Some(2), "{url:?}: {all}");
         assert!(all.contains(expected), "{url:?}: {all}");
         assert!(!all.contains("S3cretPw"), "{url:?}: {all}");
         assert!(!data.exists(), "{url:?}: nothing written");
@@ -662,15 +671,8 @@ fn bad_database_urls_are_refused_before_anything_is_written() {
 fn a_bad_master_key_writes_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let out = std::process::Command::new(BIN)
-        .args(["app", "list"])
-        .env_clear()
-        .env("TESSERA_DATA_DIR", &data)
-        .env("TESSERA_MASTER_KEY", "not-base64!!")
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{err}");
+    let (code, err) = app_list_with(&data, &[("TESSERA_MASTER_KEY", "not-base64!!".as_ref())]);
+    assert_eq!(code, Some(1), "{err}");
     assert!(err.contains("TESSERA_MASTER_KEY"), "{err}");
     assert!(!err.contains("not-base64!!"), "{err}");
     assert!(!data.join("tessera.db").exists(), "no database created");
@@ -683,18 +685,9 @@ fn an_unopenable_sqlite_file_is_named_with_the_cause() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let missing = dir.path().join("no-such-dir").join("t.db");
-    let out = std::process::Command::new(BIN)
-        .args(["app", "list"])
-        .env_clear()
-        .env("TESSERA_DATA_DIR", &data)
-        .env(
-            "TESSERA_DATABASE_URL",
-            format!("sqlite://{}?mode=rwc", missing.display()),
-        )
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{err}");
+    let url = format!("sqlite://{}?mode=rwc", missing.display());
+    let (code, err) = app_list_with(&data, &[("TESSERA_DATABASE_URL", url.as_ref())]);
+    assert_eq!(code, Some(1), "{err}");
     assert!(
         err.contains(&format!(
             "cannot open the SQLite database {:?}",
